@@ -1,0 +1,166 @@
+package native
+
+/*
+#cgo CFLAGS: -O2 -std=c11 -D_GNU_SOURCE -Wall -Wno-unused-function
+#cgo LDFLAGS: -ldl
+#include <stdlib.h>
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"unsafe"
+)
+
+// The functions in this file are the only place Go crosses into C. Each one
+// states which OS thread it must run on; the callers in runtime.go and
+// worker.go keep to that.
+
+// cLoad dlopens libpython. Any thread; once per process.
+func cLoad(lib string) error {
+	cs := C.CString(lib)
+	defer C.free(unsafe.Pointer(cs))
+	var buf [1024]C.char
+	if C.tdm_load(cs, &buf[0], C.size_t(len(buf))) != 0 {
+		return errors.New(C.GoString(&buf[0]))
+	}
+	return nil
+}
+
+// cVersion is the loaded runtime's Py_GetVersion().
+func cVersion() string { return C.GoString(C.tdm_version()) }
+
+// cHasSubinterpreters reports whether the runtime has Py_NewInterpreterFromConfig.
+func cHasSubinterpreters() bool { return C.tdm_has_subinterpreters() != 0 }
+
+// takeErr converts a malloc'd C message to Go and frees it.
+func takeErr(p *C.char, fallback string) error {
+	if p == nil {
+		return errors.New(fallback)
+	}
+	defer C.free(unsafe.Pointer(p))
+	return errors.New(C.GoString(p))
+}
+
+// cInitialize starts the runtime. The calling OS thread must call cFinalize
+// and cExecMain later: it owns the main thread state.
+func cInitialize(home string) error {
+	var ch *C.char
+	if home != "" {
+		ch = C.CString(home)
+		defer C.free(unsafe.Pointer(ch))
+	}
+	var cerr *C.char
+	if C.tdm_initialize(ch, &cerr) != 0 {
+		return takeErr(cerr, "initializing Python failed")
+	}
+	return nil
+}
+
+// cFinalize ends the runtime, on the thread that called cInitialize.
+func cFinalize() int { return int(C.tdm_finalize()) }
+
+// cExecMain runs source in the main interpreter, on the initializing thread.
+func cExecMain(src string) error {
+	cs := C.CString(src)
+	defer C.free(unsafe.Pointer(cs))
+	var cerr *C.char
+	if C.tdm_exec_main(cs, &cerr) != 0 {
+		return takeErr(cerr, "running code in the main interpreter failed")
+	}
+	return nil
+}
+
+// cWorker is a worker's C state; only its own OS thread may use it.
+type cWorker = C.tdm_worker
+
+// cWorkerNew creates an interpreter (or a main-interpreter thread state) on
+// the calling OS thread, which must stay locked for the worker's life.
+func cWorkerNew(ownGIL bool, src, setupJSON, routesJSON string) (*cWorker, error) {
+	csrc := C.CString(src)
+	defer C.free(unsafe.Pointer(csrc))
+	csetup := C.CString(setupJSON)
+	defer C.free(unsafe.Pointer(csetup))
+	croutes := C.CString(routesJSON)
+	defer C.free(unsafe.Pointer(croutes))
+	own := C.int(0)
+	if ownGIL {
+		own = 1
+	}
+	var cerr *C.char
+	w := C.tdm_worker_new(own, csrc, csetup, croutes, &cerr)
+	if w == nil {
+		return nil, takeErr(cerr, "creating the worker failed")
+	}
+	return w, nil
+}
+
+// cWorkerEnd ends the worker on its own thread.
+func cWorkerEnd(w *cWorker) { C.tdm_worker_end(w) }
+
+// cInterpID is the worker's interpreter id (0 is the main interpreter).
+func cInterpID(w *cWorker) int64 { return int64(w.interp_id) }
+
+// cExec runs Python source in the worker's interpreter, on its thread.
+func cExec(w *cWorker, src string) error {
+	cs := C.CString(src)
+	defer C.free(unsafe.Pointer(cs))
+	if C.tdm_exec(w, cs) != 0 {
+		return errors.New(C.GoString(w.err))
+	}
+	return nil
+}
+
+// callResult is what one call produced; data aliases out or the worker's
+// overflow buffer and is valid until the worker's next call.
+type callResult struct {
+	status   int
+	nheaders int
+	hdrLen   int
+	logLen   int
+	bodyLen  int
+	data     []byte
+}
+
+// cCall runs one request through the dispatcher on the worker's thread.
+// meta, body and out are Go memory that holds no Go pointers, as cgo's
+// pointer rules require; C does not keep them after returning.
+func cCall(w *cWorker, meta, body, out []byte) (callResult, error) {
+	var mp, bp, op *C.char
+	if len(meta) > 0 {
+		mp = (*C.char)(unsafe.Pointer(&meta[0]))
+	}
+	if len(body) > 0 {
+		bp = (*C.char)(unsafe.Pointer(&body[0]))
+	}
+	if cap(out) > 0 {
+		op = (*C.char)(unsafe.Pointer(unsafe.SliceData(out)))
+	}
+	rc := C.tdm_call(w, mp, C.size_t(len(meta)), bp, C.size_t(len(body)), op, C.size_t(cap(out)))
+	res := &w.res
+	if rc != 0 || res.failed != 0 {
+		msg := "the Python call failed"
+		if w.err != nil {
+			msg = C.GoString(w.err)
+		}
+		return callResult{}, errors.New(msg)
+	}
+	r := callResult{
+		status:   int(res.status),
+		nheaders: int(res.nheaders),
+		hdrLen:   int(res.hdr_len),
+		logLen:   int(res.log_len),
+		bodyLen:  int(res.body_len),
+	}
+	total := r.hdrLen + r.logLen + r.bodyLen
+	if res.overflow != 0 {
+		r.data = unsafe.Slice((*byte)(unsafe.Pointer(w.big)), total)
+	} else {
+		r.data = out[:total]
+	}
+	return r, nil
+}
+
+// cReleaseBig frees the worker's overflow buffer when it grew beyond keep.
+func cReleaseBig(w *cWorker, keep int) { C.tdm_release_big(w, C.size_t(keep)) }

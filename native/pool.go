@@ -1,0 +1,357 @@
+package native
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Isolation says where a pool's workers run Python.
+type Isolation string
+
+const (
+	// OwnGIL gives each worker its own sub-interpreter with its own GIL, so
+	// workers run Python in parallel (CPython >= 3.12).
+	OwnGIL Isolation = "own_gil"
+	// Shared runs every worker in the main interpreter under one GIL: the
+	// fallback for extensions that refuse sub-interpreters, and for 3.11.
+	Shared Isolation = "shared"
+)
+
+// Route is one Python target as the worker interpreters load it.
+type Route struct {
+	// ID is what Request.Route carries.
+	ID int `json:"id"`
+	// Kind is "python" (a tandem handler) or "wsgi" (a PEP 3333 app).
+	Kind string `json:"kind"`
+	// Target is "module:function".
+	Target string `json:"target"`
+	// Middleware are Python middleware "module:function", outermost first.
+	Middleware []string `json:"middleware"`
+	// Path is the route template in Echo syntax; Params its parameter names.
+	Path   string   `json:"path"`
+	Params []string `json:"params"`
+}
+
+// Config describes a pool.
+type Config struct {
+	// Workers is the number of workers (at least 1).
+	Workers int
+	// Isolation is OwnGIL or Shared.
+	Isolation Isolation
+	// CPUs, when not nil, gives each worker the logical CPU its thread is
+	// pinned to; -1 leaves a worker unpinned.
+	CPUs []int
+	// Path is prepended to sys.path in every interpreter.
+	Path []string
+	// Init is an optional "module:function" called once per interpreter.
+	Init string
+	// Routes are the Python routes every worker serves.
+	Routes []Route
+	// Spin is how long an idle worker keeps polling the queue before it
+	// sleeps; waking a sleeping locked thread costs several microseconds.
+	// 0 means DefaultSpin; negative disables spinning.
+	Spin time.Duration
+	// Queue bounds the requests waiting for a worker; 0 means 64 per worker.
+	Queue int
+	// Logger receives lifecycle events; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// DefaultSpin is how long an idle worker polls before sleeping.
+const DefaultSpin = 50 * time.Microsecond
+
+// ErrClosed is returned by Do once the pool is closing.
+var ErrClosed = errors.New("the worker pool is closed")
+
+var livePools atomic.Int64
+
+// Pool runs Python requests on a fixed set of workers. Do may be called from
+// any number of goroutines.
+type Pool struct {
+	cfg     Config
+	rt      *Runtime
+	log     *slog.Logger
+	queue   chan *job
+	src     string
+	mu      sync.RWMutex // guards closed against sends on queue
+	closed  bool
+	wmu     sync.Mutex // guards workers
+	workers []*worker
+	wg      sync.WaitGroup
+	// StartTime is how long creating every worker took.
+	startTime time.Duration
+}
+
+// NewPool starts cfg.Workers workers on the initialized runtime. It returns
+// when every worker has imported its routes, or with the first error (then
+// nothing is left running).
+func NewPool(cfg Config) (*Pool, error) {
+	rt := Loaded()
+	if rt == nil || !proc.initialized {
+		return nil, errors.New("the Python runtime is not initialized")
+	}
+	if cfg.Workers < 1 {
+		return nil, fmt.Errorf("a pool needs at least one worker, got %d", cfg.Workers)
+	}
+	if cfg.Isolation == "" {
+		cfg.Isolation = OwnGIL
+	}
+	if cfg.Isolation != OwnGIL && cfg.Isolation != Shared {
+		return nil, fmt.Errorf("unknown isolation %q (want %q or %q)", cfg.Isolation, OwnGIL, Shared)
+	}
+	if cfg.Isolation == OwnGIL && !rt.OwnGIL() {
+		return nil, fmt.Errorf("CPython %s cannot run own-GIL sub-interpreters (3.12 or later can); use isolation: shared", rt.Version)
+	}
+	if cfg.CPUs != nil && len(cfg.CPUs) != cfg.Workers {
+		return nil, fmt.Errorf("%d CPUs given for %d workers", len(cfg.CPUs), cfg.Workers)
+	}
+	if cfg.Spin == 0 {
+		cfg.Spin = DefaultSpin
+	}
+	if cfg.Queue <= 0 {
+		cfg.Queue = 64 * cfg.Workers
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	p := &Pool{cfg: cfg, rt: rt, log: cfg.Logger, queue: make(chan *job, cfg.Queue), src: moduleSource}
+	livePools.Add(1)
+	t0 := time.Now()
+	for i := 0; i < cfg.Workers; i++ {
+		w, err := p.startWorker(i)
+		if err != nil {
+			p.Close(context.Background())
+			return nil, err
+		}
+		p.workers = append(p.workers, w)
+	}
+	p.startTime = time.Since(t0)
+	p.log.Info("python workers started", "workers", cfg.Workers, "isolation", string(cfg.Isolation),
+		"python", rt.Version, "took", p.startTime.Round(time.Microsecond))
+	return p, nil
+}
+
+// StartTime is how long NewPool took to create every worker.
+func (p *Pool) StartTime() time.Duration { return p.startTime }
+
+// Config returns the configuration the pool runs.
+func (p *Pool) Config() Config { return p.cfg }
+
+func (p *Pool) cpu(i int) int {
+	if p.cfg.CPUs == nil {
+		return -1
+	}
+	return p.cfg.CPUs[i]
+}
+
+// setupJSON is the interpreter set-up tandem._setup_interpreter receives.
+func (p *Pool) setupJSON(index, cpu int) string {
+	var cpuVal any
+	if cpu >= 0 {
+		cpuVal = cpu
+	}
+	var init any
+	if p.cfg.Init != "" {
+		init = p.cfg.Init
+	}
+	var exe any
+	if p.rt.Executable != "" {
+		exe = p.rt.Executable
+	}
+	b, _ := json.Marshal(map[string]any{
+		"path":          nonNil(p.cfg.Path),
+		"site_packages": nonNil(p.rt.SitePackages),
+		"executable":    exe,
+		"init":          init,
+		"worker":        map[string]any{"index": index, "cpu": cpuVal, "count": p.cfg.Workers},
+		"isolation":     string(p.cfg.Isolation),
+	})
+	return string(b)
+}
+
+func (p *Pool) routesJSON() string {
+	routes := make([]Route, len(p.cfg.Routes))
+	for i, r := range p.cfg.Routes {
+		r.Middleware = nonNil(r.Middleware)
+		r.Params = nonNil(r.Params)
+		routes[i] = r
+	}
+	b, _ := json.Marshal(map[string]any{"routes": routes})
+	return string(b)
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Do runs req on a free worker and waits for its response. If ctx ends
+// first, Do returns ctx.Err(); a request still queued is then never run.
+func (p *Pool) Do(ctx context.Context, req *Request) (*Response, error) {
+	j := getJob()
+	j.meta = appendMeta(j.meta[:0], req)
+	j.body = req.Body
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		putJob(j)
+		return nil, ErrClosed
+	}
+	select {
+	case p.queue <- j:
+		p.mu.RUnlock()
+	case <-ctx.Done():
+		p.mu.RUnlock()
+		putJob(j)
+		return nil, ctx.Err()
+	}
+	select {
+	case <-j.done:
+	case <-ctx.Done():
+		if j.state.CompareAndSwap(jobPending, jobAbandoned) {
+			// The worker recycles the job when it gets to it.
+			return nil, ctx.Err()
+		}
+		<-j.done
+	}
+	resp, err := j.resp, j.err
+	putJob(j)
+	return resp, err
+}
+
+// Close stops taking requests, lets the workers finish every queued one,
+// then ends every interpreter. It waits for that unless ctx ends first.
+func (p *Pool) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	close(p.queue) // workers drain what is queued, then stop
+	p.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		p.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		livePools.Add(-1)
+		p.log.Info("python workers stopped", "workers", p.cfg.Workers)
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stopping python workers: %w", ctx.Err())
+	}
+}
+
+// Restart replaces worker i with a fresh interpreter: the new worker starts
+// first, then the old one finishes its current request and ends, so the pool
+// never has fewer workers than configured.
+func (p *Pool) Restart(i int) error {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	if i < 0 || i >= len(p.workers) {
+		return fmt.Errorf("no worker %d (the pool has %d)", i, len(p.workers))
+	}
+	p.mu.RLock()
+	closed := p.closed
+	p.mu.RUnlock()
+	if closed {
+		return ErrClosed
+	}
+	nw, err := p.startWorker(i)
+	if err != nil {
+		return fmt.Errorf("restarting worker %d: %w", i, err)
+	}
+	old := p.workers[i]
+	p.workers[i] = nw
+	old.stopping.Store(true)
+	close(old.stop)
+	<-old.ended
+	p.log.Info("python worker restarted", "worker", i, "interpreter", nw.interpID)
+	return nil
+}
+
+// WorkerInfo describes one worker for status pages and tests.
+type WorkerInfo struct {
+	Index       int           `json:"index"`
+	CPU         int           `json:"cpu"`
+	ThreadID    int           `json:"thread_id"`
+	Interpreter int64         `json:"interpreter"`
+	Served      uint64        `json:"served"`
+	Busy        time.Duration `json:"busy_ns"`
+}
+
+// Workers describes the current workers.
+func (p *Pool) Workers() []WorkerInfo {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	out := make([]WorkerInfo, len(p.workers))
+	for i, w := range p.workers {
+		out[i] = WorkerInfo{Index: w.index, CPU: w.cpu, ThreadID: w.tid, Interpreter: w.interpID,
+			Served: w.served.Load(), Busy: time.Duration(w.busy.Load())}
+	}
+	return out
+}
+
+// QueueDepth is the number of requests waiting for a worker.
+func (p *Pool) QueueDepth() int { return len(p.queue) }
+
+// Exec runs Python source in worker i's interpreter (for tests and
+// diagnostics); it waits for the worker to be free.
+func (p *Pool) Exec(i int, src string) error {
+	p.wmu.Lock()
+	if i < 0 || i >= len(p.workers) {
+		p.wmu.Unlock()
+		return fmt.Errorf("no worker %d", i)
+	}
+	w := p.workers[i]
+	p.wmu.Unlock()
+	var err error
+	if !w.onThread(func() { err = cExec(w.c, src) }) {
+		return fmt.Errorf("worker %d has stopped", i)
+	}
+	return err
+}
+
+// Job states: a requester that gives up marks its job abandoned, so the
+// worker neither runs it nor hands its result to anyone.
+const (
+	jobPending int32 = iota
+	jobDone
+	jobAbandoned
+)
+
+type job struct {
+	meta  []byte
+	body  []byte
+	state atomic.Int32
+	done  chan struct{}
+	resp  *Response
+	err   error
+}
+
+var jobs = sync.Pool{New: func() any { return &job{done: make(chan struct{}, 1), meta: make([]byte, 0, 512)} }}
+
+func getJob() *job {
+	j := jobs.Get().(*job)
+	j.state.Store(jobPending)
+	return j
+}
+
+func putJob(j *job) {
+	j.body, j.resp, j.err = nil, nil, nil
+	if cap(j.meta) > 64<<10 {
+		j.meta = make([]byte, 0, 512)
+	}
+	jobs.Put(j)
+}

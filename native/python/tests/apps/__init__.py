@@ -1,0 +1,1 @@
+"""Importable applications for tandem's Python tests (targets like ``apps.handlers:hello``)."""

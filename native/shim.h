@@ -1,0 +1,88 @@
+// The C boundary between tandem's Go code and CPython.
+//
+// Go never sees a PyObject*: everything that touches the interpreter lives in
+// shim.c, behind the handful of functions declared here. libpython is loaded
+// at run time with dlopen and the part of the C API we use is declared by hand
+// (see the table in shim.c), so building tandem needs gcc but no Python
+// headers, and one binary runs on any CPython >= 3.11 it is pointed at.
+
+#ifndef TANDEM_SHIM_H
+#define TANDEM_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// What one call returned. It lives inside the worker (C memory) so that a
+// request allocates nothing on the Go heap for it.
+typedef struct {
+	int32_t status;    // HTTP status chosen by Python
+	uint32_t nheaders; // number of header pairs in the output
+	uint32_t hdr_len;  // bytes of encoded headers at the start of the output
+	uint32_t log_len;  // bytes of log text after the headers
+	uint64_t body_len; // bytes of body after the log text
+	int32_t overflow;  // 1: the output is in the worker's big buffer, not in out
+	int32_t failed;    // 1: the dispatcher itself failed; err holds why
+} tdm_result;
+
+typedef struct tdm_worker tdm_worker;
+
+struct tdm_worker {
+	void *tstate;    // this worker's PyThreadState, created on its own OS thread
+	void *dispatch;  // the dispatcher callable (a strong reference)
+	int own_gil;     // 1: tstate belongs to a sub-interpreter this worker owns
+	int64_t interp_id;
+	char *big;       // grown on demand for outputs that do not fit the caller's buffer
+	size_t big_cap;
+	char *err;       // malloc'd text of the last failure, or NULL
+	tdm_result res;
+};
+
+// tdm_load dlopens libpython and resolves every function tandem uses. It is
+// called once per process. On failure it returns -1 and writes why into err.
+int tdm_load(const char *libpath, char *err, size_t errlen);
+
+// tdm_version returns Py_GetVersion(); valid after tdm_load, before init.
+const char *tdm_version(void);
+
+// tdm_has_subinterpreters says whether the loaded runtime can create
+// sub-interpreters with their own GIL (PEP 684, CPython >= 3.12).
+int tdm_has_subinterpreters(void);
+
+// tdm_initialize starts the runtime on the calling thread, which must stay
+// the same OS thread until tdm_finalize. home may be NULL. Returns -1 and a
+// malloc'd message in *err on failure.
+int tdm_initialize(const char *home, char **err);
+
+// tdm_finalize ends the runtime. Every worker must have ended before.
+int tdm_finalize(void);
+
+// tdm_worker_new creates a worker on the calling OS thread: a new
+// sub-interpreter with its own GIL (own_gil=1) or a thread state in the main
+// interpreter (own_gil=0). It executes the tandem module source, calls
+// tandem._setup_interpreter(setup_json) and tandem._new_dispatcher(routes_json).
+// On failure it returns NULL and a malloc'd message in *err; nothing is left
+// behind.
+tdm_worker *tdm_worker_new(int own_gil, const char *src, const char *setup_json,
+                           const char *routes_json, char **err);
+
+// tdm_worker_end ends a worker on the OS thread that created it.
+void tdm_worker_end(tdm_worker *w);
+
+// tdm_call runs one request: attach, build the arguments from meta and body,
+// call the dispatcher, copy status, headers, log and body into out (or into
+// w->big when they do not fit), detach. One crossing from Go per request.
+int tdm_call(tdm_worker *w, const char *meta, size_t meta_len, const char *body,
+             size_t body_len, char *out, size_t out_cap);
+
+// tdm_exec_main runs Python source in the main interpreter on the thread that
+// called tdm_initialize.
+int tdm_exec_main(const char *src, char **err);
+
+// tdm_release_big frees a worker's overflow buffer once it is above keep bytes.
+void tdm_release_big(tdm_worker *w, size_t keep);
+
+// tdm_exec runs Python source in the worker's interpreter (tests and
+// diagnostics). Returns -1 with the error in w->err.
+int tdm_exec(tdm_worker *w, const char *src);
+
+#endif

@@ -1,0 +1,184 @@
+package native
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tandemhost/tandem/native/topology"
+)
+
+// worker is one goroutine locked to one OS thread for its whole life, which
+// owns one interpreter (or, in shared mode, one thread state of the main
+// interpreter). Only this goroutine touches c.
+type worker struct {
+	pool     *Pool
+	index    int
+	cpu      int
+	tid      int
+	c        *cWorker
+	interpID int64
+	served   atomic.Uint64
+	busy     atomic.Int64
+	// control runs functions on the worker's thread between requests;
+	// controlPending counts senders so a busy worker notices them.
+	control        chan func()
+	controlPending atomic.Int32
+	// stop ends this worker alone (Restart) once it is set; the pool's
+	// queue closing ends them all after the queue drains.
+	stop     chan struct{}
+	stopping atomic.Bool
+	ended    chan struct{}
+}
+
+// createMu serializes interpreter creation: CPython does it under the main
+// GIL anyway, and doing it in order keeps start-up logs and timings readable.
+var createMu sync.Mutex
+
+func (p *Pool) startWorker(i int) (*worker, error) {
+	w := &worker{pool: p, index: i, cpu: p.cpu(i), control: make(chan func()),
+		stop: make(chan struct{}), ended: make(chan struct{})}
+	started := make(chan error, 1)
+	p.wg.Add(1)
+	go w.run(started)
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func (w *worker) run(started chan<- error) {
+	defer w.pool.wg.Done()
+	defer close(w.ended)
+	// Never unlocked: the thread state created below is bound to this OS
+	// thread. When this goroutine returns the thread exits with it.
+	runtime.LockOSThread()
+	w.tid = topology.CurrentThreadID()
+	if w.cpu >= 0 {
+		if err := topology.PinCurrentThread(w.cpu); err != nil {
+			started <- fmt.Errorf("worker %d: pinning to CPU %d: %w", w.index, w.cpu, err)
+			return
+		}
+	}
+	p := w.pool
+	createMu.Lock()
+	c, err := cWorkerNew(p.cfg.Isolation == OwnGIL, p.src, p.setupJSON(w.index, w.cpu), p.routesJSON())
+	createMu.Unlock()
+	if err != nil {
+		started <- fmt.Errorf("worker %d: %w", w.index, err)
+		return
+	}
+	w.c = c
+	w.interpID = cInterpID(c)
+	started <- nil
+
+	for {
+		j, f, ok := w.next()
+		if !ok {
+			break
+		}
+		if f != nil {
+			f()
+			continue
+		}
+		w.serve(j)
+	}
+	cWorkerEnd(w.c)
+	w.c = nil
+}
+
+// next returns the next job or control function. It polls for up to the
+// pool's Spin before sleeping: a locked thread that sleeps costs a futex
+// wake and a P hand-off to get back, several microseconds per request.
+func (w *worker) next() (*job, func(), bool) {
+	if w.stopping.Load() {
+		return nil, nil, false
+	}
+	if w.controlPending.Load() > 0 {
+		f := <-w.control
+		w.controlPending.Add(-1)
+		return nil, f, true
+	}
+	q := w.pool.queue
+	select {
+	case j, ok := <-q:
+		return j, nil, ok
+	default:
+	}
+	if spin := w.pool.cfg.Spin; spin > 0 {
+		deadline := time.Now().Add(spin)
+		for i := 1; ; i++ {
+			select {
+			case j, ok := <-q:
+				return j, nil, ok
+			default:
+			}
+			if i%64 == 0 && time.Now().After(deadline) {
+				break
+			}
+		}
+	}
+	select {
+	case j, ok := <-q:
+		return j, nil, ok
+	case f := <-w.control:
+		w.controlPending.Add(-1)
+		return nil, f, true
+	case <-w.stop:
+		return nil, nil, false
+	}
+}
+
+// serve runs one request and hands the result to its requester.
+func (w *worker) serve(j *job) {
+	if j.state.Load() == jobAbandoned {
+		putJob(j)
+		return
+	}
+	t0 := time.Now()
+	buf := outBufs.Get().(*[]byte)
+	r, err := cCall(w.c, j.meta, j.body, *buf)
+	var resp *Response
+	if err == nil {
+		resp = &Response{Worker: w.index}
+		if derr := decodeOutput(r, buf, resp); derr != nil {
+			resp, err = nil, derr
+			outBufs.Put(buf)
+		}
+		if r.hdrLen+r.logLen+r.bodyLen > outBufSize {
+			cReleaseBig(w.c, 1<<20)
+		}
+	} else {
+		outBufs.Put(buf)
+		err = fmt.Errorf("worker %d: %w", w.index, err)
+	}
+	w.busy.Add(int64(time.Since(t0)))
+	w.served.Add(1)
+	j.resp, j.err = resp, err
+	if !j.state.CompareAndSwap(jobPending, jobDone) {
+		// The requester gave up while we ran it.
+		if resp != nil {
+			resp.Release()
+		}
+		putJob(j)
+		return
+	}
+	j.done <- struct{}{}
+}
+
+// onThread runs f on the worker's thread between requests. It reports false
+// if the worker has ended.
+func (w *worker) onThread(f func()) bool {
+	done := make(chan struct{})
+	w.controlPending.Add(1)
+	select {
+	case w.control <- func() { f(); close(done) }:
+		<-done
+		return true
+	case <-w.ended:
+		w.controlPending.Add(-1)
+		return false
+	}
+}
