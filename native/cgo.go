@@ -10,6 +10,7 @@ import "C"
 
 import (
 	"errors"
+	"time"
 	"unsafe"
 )
 
@@ -164,3 +165,15 @@ func cCall(w *cWorker, meta, body, out []byte) (callResult, error) {
 
 // cReleaseBig frees the worker's overflow buffer when it grew beyond keep.
 func cReleaseBig(w *cWorker, keep int) { C.tdm_release_big(w, C.size_t(keep)) }
+
+// cSpinWait polls *pending (C memory the pool allocated) for up to d.
+func cSpinWait(pending *int32, d time.Duration) bool {
+	return C.tdm_spin_wait((*C.int32_t)(unsafe.Pointer(pending)), C.uint64_t(d)) != 0
+}
+
+// cAllocCounter returns a zeroed int32 in C memory, so that C code may poll
+// it while Go code updates it atomically.
+func cAllocCounter() *int32 { return (*int32)(C.calloc(1, 4)) }
+
+// cFreeCounter frees a counter from cAllocCounter.
+func cFreeCounter(p *int32) { C.free(unsafe.Pointer(p)) }

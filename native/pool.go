@@ -53,10 +53,21 @@ type Config struct {
 	Init string
 	// Routes are the Python routes every worker serves.
 	Routes []Route
-	// Spin is how long an idle worker keeps polling the queue before it
+	// Spin is how long an idle worker keeps polling for work before it
 	// sleeps; waking a sleeping locked thread costs several microseconds.
 	// 0 means DefaultSpin; negative disables spinning.
 	Spin time.Duration
+	// SpinBudget caps how many threads may busy-poll at once (idle
+	// workers and requesters together); 0 means one less than the usable
+	// CPUs, at least 1. More pollers than spare CPUs makes the OS time-slice
+	// them against the threads doing work, which costs milliseconds.
+	SpinBudget int
+	// CallerSpin is how long a requester polls for its response, yielding
+	// its P between polls, before it sleeps. It applies only while a worker
+	// is free and the route usually answers within that time: waking a
+	// sleeping goroutine on an idle P costs tens of microseconds on a VM.
+	// 0 means DefaultCallerSpin; negative disables it.
+	CallerSpin time.Duration
 	// Queue bounds the requests waiting for a worker; 0 means 64 per worker.
 	Queue int
 	// Logger receives lifecycle events; nil means slog.Default().
@@ -65,6 +76,9 @@ type Config struct {
 
 // DefaultSpin is how long an idle worker polls before sleeping.
 const DefaultSpin = 50 * time.Microsecond
+
+// DefaultCallerSpin is how long a requester polls for a fast response.
+const DefaultCallerSpin = 50 * time.Microsecond
 
 // ErrClosed is returned by Do once the pool is closing.
 var ErrClosed = errors.New("the worker pool is closed")
@@ -84,8 +98,23 @@ type Pool struct {
 	wmu     sync.Mutex // guards workers
 	workers []*worker
 	wg      sync.WaitGroup
-	// StartTime is how long creating every worker took.
+	// startTime is how long creating every worker took.
 	startTime time.Duration
+	// pending counts queued requests, in C memory so idle workers can poll
+	// it from C (see tdm_spin_wait).
+	pending *int32
+	// inflight counts requests between Do's enqueue and its return.
+	inflight atomic.Int32
+	// spinners counts threads busy-polling (idle workers waiting for work,
+	// requesters waiting for a fast response); spinBudget caps it so that
+	// polling never takes the CPUs the workers and the HTTP side need.
+	spinners   atomic.Int32
+	spinBudget int32
+	// idle holds the parked workers; see handoff.go.
+	idle idleWorkers
+	// service holds each route's recent service time in ns (an EWMA),
+	// indexed by Route.ID, to decide whether a requester should poll.
+	service []atomic.Int64
 }
 
 // NewPool starts cfg.Workers workers on the initialized runtime. It returns
@@ -114,13 +143,24 @@ func NewPool(cfg Config) (*Pool, error) {
 	if cfg.Spin == 0 {
 		cfg.Spin = DefaultSpin
 	}
+	if cfg.CallerSpin == 0 {
+		cfg.CallerSpin = DefaultCallerSpin
+	}
+	if cfg.SpinBudget <= 0 {
+		cfg.SpinBudget = max(1, usableCPUs()-1)
+	}
 	if cfg.Queue <= 0 {
 		cfg.Queue = 64 * cfg.Workers
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	p := &Pool{cfg: cfg, rt: rt, log: cfg.Logger, queue: make(chan *job, cfg.Queue), src: moduleSource}
+	maxID := 0
+	for _, r := range cfg.Routes {
+		maxID = max(maxID, r.ID)
+	}
+	p := &Pool{cfg: cfg, rt: rt, log: cfg.Logger, queue: make(chan *job, cfg.Queue), src: moduleSource,
+		pending: cAllocCounter(), service: make([]atomic.Int64, maxID+1), spinBudget: int32(cfg.SpinBudget)}
 	livePools.Add(1)
 	t0 := time.Now()
 	for i := 0; i < cfg.Workers; i++ {
@@ -199,32 +239,74 @@ func (p *Pool) Do(ctx context.Context, req *Request) (*Response, error) {
 	j := getJob()
 	j.meta = appendMeta(j.meta[:0], req)
 	j.body = req.Body
+	j.route = req.Route
 	p.mu.RLock()
 	if p.closed {
 		p.mu.RUnlock()
 		putJob(j)
 		return nil, ErrClosed
 	}
+	// Announce the job before sending it, so a worker polling in C starts
+	// looking at the queue as early as possible.
+	atomic.AddInt32(p.pending, 1)
 	select {
 	case p.queue <- j:
 		p.mu.RUnlock()
 	case <-ctx.Done():
+		atomic.AddInt32(p.pending, -1)
 		p.mu.RUnlock()
 		putJob(j)
 		return nil, ctx.Err()
 	}
-	select {
-	case <-j.done:
-	case <-ctx.Done():
-		if j.state.CompareAndSwap(jobPending, jobAbandoned) {
-			// The worker recycles the job when it gets to it.
-			return nil, ctx.Err()
+	p.wakeIfNeeded()
+	inflight := p.inflight.Add(1)
+	defer p.inflight.Add(-1)
+	if p.shouldPoll(req.Route, inflight) && p.acquireSpin(func() bool { return j.state.Load() != jobPending }) {
+		// A plain loop, not runtime.Gosched: each Gosched wakes an idle P's
+		// thread (a futex wake, tens of µs on a VM) whenever one is idle.
+		deadline := time.Now().Add(p.cfg.CallerSpin)
+		for i := 1; j.state.Load() == jobPending; i++ {
+			if i%64 == 0 && time.Now().After(deadline) {
+				break
+			}
 		}
-		<-j.done
+		p.spinners.Add(-1)
+	}
+	if j.state.Load() != jobDone && j.state.CompareAndSwap(jobPending, jobParked) {
+		select {
+		case <-j.done:
+		case <-ctx.Done():
+			if j.state.CompareAndSwap(jobParked, jobAbandoned) {
+				// The worker recycles the job when it gets to it.
+				return nil, ctx.Err()
+			}
+			<-j.done
+		}
 	}
 	resp, err := j.resp, j.err
 	putJob(j)
 	return resp, err
+}
+
+// shouldPoll says whether a requester should poll for its response rather
+// than sleep: only when a worker is likely free (no more requests in flight
+// than workers) and the route usually answers within CallerSpin. Polling
+// when either is false would take CPU from the workers for nothing.
+func (p *Pool) shouldPoll(route int, inflight int32) bool {
+	if p.cfg.CallerSpin <= 0 || int(inflight) > p.cfg.Workers || route < 0 || route >= len(p.service) {
+		return false
+	}
+	return p.service[route].Load() < int64(p.cfg.CallerSpin)
+}
+
+// observe folds one service time into the route's moving average.
+func (p *Pool) observe(route int, d time.Duration) {
+	if route < 0 || route >= len(p.service) {
+		return
+	}
+	s := &p.service[route]
+	old := s.Load()
+	s.Store(old + (int64(d)-old)/8)
 }
 
 // Close stops taking requests, lets the workers finish every queued one,
@@ -238,6 +320,7 @@ func (p *Pool) Close(ctx context.Context) error {
 	p.closed = true
 	close(p.queue) // workers drain what is queued, then stop
 	p.mu.Unlock()
+	p.wakeAll()
 	done := make(chan struct{})
 	go func() {
 		p.wg.Wait()
@@ -245,6 +328,7 @@ func (p *Pool) Close(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		cFreeCounter(p.pending)
 		livePools.Add(-1)
 		p.log.Info("python workers stopped", "workers", p.cfg.Workers)
 		return nil
@@ -323,15 +407,19 @@ func (p *Pool) Exec(i int, src string) error {
 	return err
 }
 
-// Job states: a requester that gives up marks its job abandoned, so the
-// worker neither runs it nor hands its result to anyone.
+// Job states. A requester polls while the job is pending; one that goes to
+// sleep marks it parked so the worker knows to wake it; one that gives up
+// marks it abandoned, and the worker then neither runs it nor hands its
+// result to anyone, and recycles it.
 const (
 	jobPending int32 = iota
 	jobDone
+	jobParked
 	jobAbandoned
 )
 
 type job struct {
+	route int
 	meta  []byte
 	body  []byte
 	state atomic.Int32

@@ -20,6 +20,7 @@
 
 #include <dlfcn.h>
 #include <stdarg.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -774,5 +775,30 @@ void tdm_release_big(tdm_worker *w, size_t keep) {
 		free(w->big);
 		w->big = NULL;
 		w->big_cap = 0;
+	}
+}
+
+// --- waiting for work ------------------------------------------------------
+
+static uint64_t now_ns(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int tdm_spin_wait(const volatile int32_t *pending, uint64_t ns) {
+	uint64_t end = now_ns() + ns;
+	for (unsigned i = 1;; i++) {
+		if (__atomic_load_n(pending, __ATOMIC_ACQUIRE) > 0) {
+			return 1;
+		}
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#elif defined(__aarch64__)
+		__asm__ __volatile__("yield");
+#endif
+		if ((i & 63) == 0 && now_ns() >= end) {
+			return 0;
+		}
 	}
 }

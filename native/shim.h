@@ -85,4 +85,10 @@ void tdm_release_big(tdm_worker *w, size_t keep);
 // diagnostics). Returns -1 with the error in w->err.
 int tdm_exec(tdm_worker *w, const char *src);
 
+// tdm_spin_wait polls *pending until it is positive or ns pass, and says
+// which happened. Idle workers wait here rather than in Go: a goroutine in a
+// cgo call does not hold its P, so a requester the worker just woke can be
+// run by another P at once instead of waiting behind the spinning worker.
+int tdm_spin_wait(const volatile int32_t *pending, uint64_t ns);
+
 #endif

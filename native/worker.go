@@ -31,6 +31,8 @@ type worker struct {
 	stop     chan struct{}
 	stopping atomic.Bool
 	ended    chan struct{}
+	// wake gets a token when a requester hands this parked worker work.
+	wake chan struct{}
 }
 
 // createMu serializes interpreter creation: CPython does it under the main
@@ -39,7 +41,7 @@ var createMu sync.Mutex
 
 func (p *Pool) startWorker(i int) (*worker, error) {
 	w := &worker{pool: p, index: i, cpu: p.cpu(i), control: make(chan func()),
-		stop: make(chan struct{}), ended: make(chan struct{})}
+		stop: make(chan struct{}), ended: make(chan struct{}), wake: make(chan struct{}, 1)}
 	started := make(chan error, 1)
 	p.wg.Add(1)
 	go w.run(started)
@@ -89,50 +91,34 @@ func (w *worker) run(started chan<- error) {
 	w.c = nil
 }
 
-// next returns the next job or control function. It polls for up to the
-// pool's Spin before sleeping: a locked thread that sleeps costs a futex
-// wake and a P hand-off to get back, several microseconds per request.
+// next returns the next job or control function, or false when the worker
+// should end. See handoff.go for how an idle worker waits.
 func (w *worker) next() (*job, func(), bool) {
-	if w.stopping.Load() {
-		return nil, nil, false
-	}
-	if w.controlPending.Load() > 0 {
-		f := <-w.control
-		w.controlPending.Add(-1)
-		return nil, f, true
-	}
-	q := w.pool.queue
-	select {
-	case j, ok := <-q:
-		return j, nil, ok
-	default:
-	}
-	if spin := w.pool.cfg.Spin; spin > 0 {
-		deadline := time.Now().Add(spin)
-		for i := 1; ; i++ {
-			select {
-			case j, ok := <-q:
-				return j, nil, ok
-			default:
-			}
-			if i%64 == 0 && time.Now().After(deadline) {
-				break
-			}
+	p := w.pool
+	for {
+		if w.stopping.Load() {
+			return nil, nil, false
 		}
-	}
-	select {
-	case j, ok := <-q:
-		return j, nil, ok
-	case f := <-w.control:
-		w.controlPending.Add(-1)
-		return nil, f, true
-	case <-w.stop:
-		return nil, nil, false
+		if w.controlPending.Load() > 0 {
+			f := <-w.control
+			w.controlPending.Add(-1)
+			return nil, f, true
+		}
+		if j, ok, got := p.take(); got {
+			return j, nil, ok
+		}
+		if j, ok, got := w.spin(); got {
+			return j, nil, ok
+		}
+		if j, ok, got := w.park(); got {
+			return j, nil, ok
+		}
 	}
 }
 
 // serve runs one request and hands the result to its requester.
 func (w *worker) serve(j *job) {
+	atomic.AddInt32(w.pool.pending, -1)
 	if j.state.Load() == jobAbandoned {
 		putJob(j)
 		return
@@ -154,18 +140,21 @@ func (w *worker) serve(j *job) {
 		outBufs.Put(buf)
 		err = fmt.Errorf("worker %d: %w", w.index, err)
 	}
-	w.busy.Add(int64(time.Since(t0)))
+	took := time.Since(t0)
+	w.busy.Add(int64(took))
 	w.served.Add(1)
+	w.pool.observe(j.route, took)
 	j.resp, j.err = resp, err
-	if !j.state.CompareAndSwap(jobPending, jobDone) {
+	switch j.state.Swap(jobDone) {
+	case jobParked:
+		j.done <- struct{}{}
+	case jobAbandoned:
 		// The requester gave up while we ran it.
 		if resp != nil {
 			resp.Release()
 		}
 		putJob(j)
-		return
 	}
-	j.done <- struct{}{}
 }
 
 // onThread runs f on the worker's thread between requests. It reports false

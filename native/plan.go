@@ -1,0 +1,127 @@
+package native
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tandemhost/tandem/native/topology"
+)
+
+// PlanInput is the python section of a policy, as far as placement goes.
+type PlanInput struct {
+	// Workers is the requested number of workers; 0 means auto.
+	Workers int
+	// Strategy is "auto", "pinned" or "pooled" ("" means auto).
+	Strategy string
+	// Isolation is the requested isolation.
+	Isolation Isolation
+}
+
+// Plan is where a pool's workers go and how the Go scheduler is sized.
+type Plan struct {
+	// Workers is the number of workers to start.
+	Workers int `json:"workers"`
+	// Strategy is the resolved strategy: "pinned" or "pooled".
+	Strategy string `json:"strategy"`
+	// CPUs gives each worker's logical CPU when pinned, else nil.
+	CPUs []int `json:"cpus,omitempty"`
+	// Slots is the placement as the topology package describes it.
+	Slots []topology.Slot `json:"slots"`
+	// GOMAXPROCS is the value serve sets.
+	GOMAXPROCS int `json:"gomaxprocs"`
+	// Reasons say why auto chose what it chose.
+	Reasons []string `json:"reasons,omitempty"`
+}
+
+// MakePlan resolves workers, pinning and GOMAXPROCS for a topology.
+//
+// The rules, and the measurements behind them, are in docs/rationale.md:
+//   - auto workers = usable physical cores (shared isolation: still one per
+//     core, so a blocking handler does not stall the rest, but they share a
+//     GIL);
+//   - auto pins when every worker gets a core of its own and the process may
+//     use every CPU of those cores, and pools otherwise (CPU quota, fewer
+//     cores than workers, a VM whose vCPUs float anyway is still pinned:
+//     pinning costs nothing there and keeps caches warm when the host
+//     honours it);
+//   - GOMAXPROCS = usable logical CPUs + workers: a worker's goroutine holds
+//     a P whenever it is in Go code (between requests, while it polls the
+//     queue), so without the extra Ps the HTTP side would starve.
+func MakePlan(t *topology.Topology, in PlanInput) (Plan, error) {
+	cores := t.PhysicalUsable()
+	if len(cores) == 0 {
+		return Plan{}, fmt.Errorf("no usable CPU cores found")
+	}
+	strategy := in.Strategy
+	if strategy == "" {
+		strategy = "auto"
+	}
+	var p Plan
+	p.Workers = in.Workers
+	if p.Workers <= 0 {
+		p.Workers = len(cores)
+		if t.CPUQuota > 0 && int(t.CPUQuota) < p.Workers {
+			p.Workers = max(1, int(t.CPUQuota))
+			p.Reasons = append(p.Reasons, fmt.Sprintf("cgroup CPU quota %.2f limits workers to %d", t.CPUQuota, p.Workers))
+		} else {
+			p.Reasons = append(p.Reasons, fmt.Sprintf("one worker per usable physical core (%d)", len(cores)))
+		}
+	}
+	switch strategy {
+	case "pinned":
+		p.Strategy = "pinned"
+	case "pooled":
+		p.Strategy = "pooled"
+	case "auto":
+		switch {
+		case p.Workers > len(cores):
+			p.Strategy = "pooled"
+			p.Reasons = append(p.Reasons, fmt.Sprintf("%d workers for %d cores: not pinned", p.Workers, len(cores)))
+		case t.CPUQuota > 0:
+			p.Strategy = "pooled"
+			p.Reasons = append(p.Reasons, "a CPU quota applies: pinning would not give a core to each worker")
+		default:
+			p.Strategy = "pinned"
+			p.Reasons = append(p.Reasons, "each worker gets a physical core of its own")
+		}
+	default:
+		return Plan{}, fmt.Errorf("unknown strategy %q (want auto, pinned or pooled)", in.Strategy)
+	}
+	slots, err := t.Place(p.Workers, p.Strategy == "pinned")
+	if err != nil {
+		return Plan{}, err
+	}
+	p.Slots = slots
+	if p.Strategy == "pinned" {
+		p.CPUs = make([]int, len(slots))
+		for i, s := range slots {
+			p.CPUs[i] = s.CPU
+		}
+	}
+	p.GOMAXPROCS = len(t.Usable) + p.Workers
+	p.Reasons = append(p.Reasons, fmt.Sprintf("GOMAXPROCS %d = %d usable CPUs + %d workers", p.GOMAXPROCS, len(t.Usable), p.Workers))
+	return p, nil
+}
+
+// String is a one-line summary for logs.
+func (p Plan) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d workers, %s", p.Workers, p.Strategy)
+	if p.CPUs != nil {
+		fmt.Fprintf(&b, " on CPUs %s", topology.FormatCPUList(p.CPUs))
+	}
+	fmt.Fprintf(&b, ", GOMAXPROCS %d", p.GOMAXPROCS)
+	return b.String()
+}
+
+// usableCPUs is the number of logical CPUs this process may run on.
+func usableCPUs() int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err == nil && set.Count() > 0 {
+		return set.Count()
+	}
+	return runtime.NumCPU()
+}
