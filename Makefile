@@ -1,0 +1,50 @@
+# tandem — build, run, test, benchmark.
+#
+#   make run    serve examples/hello on the embedded CPython
+#   make test   every test (lint included)
+#   make bench  the benchmarks of docs/benchmarks.md
+
+GO       ?= go
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X main.version=$(VERSION)
+BIN      := bin/tandem
+STATICCHECK_VERSION := v0.8.2
+
+# The embedded CPython is extracted once into the user cache directory; the
+# tests share that extraction instead of linking 40 MB into every test binary.
+PYTHON_HOME = $$($(GO) run ./internal/pytest/extract)
+
+.PHONY: all build run test test-go lint bench bench-dispatch bench-scaling clean FORCE
+
+all: build
+
+build: $(BIN)
+
+$(BIN): FORCE
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tandem
+
+run: build
+	./$(BIN) serve --policy examples/hello/tandem.yaml
+
+test: lint test-go
+
+test-go:
+	home=$(PYTHON_HOME) && TANDEM_PYTHON_HOME=$$home $(GO) test -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+bench: bench-dispatch bench-scaling
+
+# Pool dispatch overhead against a direct call on the worker thread.
+bench-dispatch:
+	home=$(PYTHON_HOME) && TANDEM_PYTHON_HOME=$$home $(GO) test -run '^$$' -bench BenchmarkDispatch -benchtime 20000x -count 3 ./native/
+
+# Throughput with 1 and 2 workers through `tandem serve` and wrk; startup and memory.
+bench-scaling: build
+	$(GO) run ./bench -bin $(BIN) scaling memory
+
+clean:
+	rm -rf bin

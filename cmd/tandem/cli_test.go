@@ -1,0 +1,277 @@
+package main_test
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/tandemhost/tandem/policy"
+)
+
+// writeFiles writes name → content under a new temporary directory and
+// returns it.
+func writeFiles(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		require.NoError(t, os.WriteFile(p, []byte(content), 0o644))
+	}
+	return dir
+}
+
+const slowPolicy = `version: 1
+server:
+  timeouts: {shutdown: 10s}
+python:
+  path: [app]
+  workers: 1
+  strategy: pooled
+routes:
+  - path: /slow
+    handler: {python: slow:handler}
+`
+
+const slowApp = `import time
+
+def handler(request, seconds: float = 1.0, started: str = ""):
+    if started:
+        open(started, "w").close()
+    time.sleep(seconds)
+    return {"slept": seconds}
+`
+
+func TestServeFinishesRequestsOnSIGTERM(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"tandem.yaml": slowPolicy, "app/slow.py": slowApp})
+	srv := startServe(t, "--policy", filepath.Join(dir, "tandem.yaml"))
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	answered := make(chan answer, 1)
+	start := time.Now()
+	started := filepath.Join(dir, "started")
+	go func() {
+		resp, err := http.Get("http://" + srv.addr + "/slow?seconds=1&started=" + url.QueryEscape(started))
+		if err != nil {
+			answered <- answer{err: err}
+			return
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		answered <- answer{resp.StatusCode, string(b), err}
+	}()
+	// Signal once the handler runs: the request is surely in flight.
+	require.Eventually(t, func() bool { _, err := os.Stat(started); return err == nil }, 10*time.Second, 5*time.Millisecond)
+	code := srv.stop(t, syscall.SIGTERM)
+	a := <-answered
+	require.NoError(t, a.err)
+	assert.Equal(t, 200, a.status)
+	assert.Equal(t, `{"slept":1.0}`, a.body)
+	assert.GreaterOrEqual(t, time.Since(start), time.Second)
+	assert.Equal(t, 0, code, srv.logs())
+	logs := srv.logs()
+	assert.Contains(t, logs, `msg="shutting down" signal=terminated`)
+	assert.Contains(t, logs, `msg="tandem stopped"`)
+}
+
+func TestServeRefusesInvalidPolicy(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"tandem.yaml": "version: 1\nroutes:\n  - path: /x\n    handler: {python: m:f}\n    limits: {timeout: soon}\n"})
+	r := run(t, dir, "serve")
+	assert.Equal(t, 1, r.code)
+	assert.Regexp(t, `^tandem\.yaml:5:23: routes\[0\]\.limits\.timeout: .*\n$`, r.stderr)
+	assert.Empty(t, r.stdout)
+
+	r = run(t, dir, "serve", "--policy", "missing.yaml")
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "missing.yaml")
+}
+
+func TestServeRefusesUnsupportedFeatures(t *testing.T) {
+	dir := writeFiles(t, map[string]string{
+		"tandem.yaml": "version: 1\nserver:\n  admin: 127.0.0.1:0\nroutes:\n  - path: /x\n    handler: {wasm: x.wasm}\n",
+		"x.wasm":      "\x00asm\x01\x00\x00\x00",
+	})
+	want := "tandem.yaml:3:3: server.admin: the admin listener is not supported by this version of tandem yet\n" +
+		"tandem.yaml:6:15: routes[0].handler.wasm: a WebAssembly handler is not supported by this version of tandem yet\n"
+	r := run(t, dir, "serve", "--listen", "127.0.0.1:0")
+	assert.Equal(t, 1, r.code)
+	assert.Equal(t, want, r.stderr)
+	// check says the same, so a policy check accepts also serves.
+	r = run(t, dir, "check", "tandem.yaml")
+	assert.Equal(t, 1, r.code)
+	assert.Equal(t, want, r.stderr)
+}
+
+func TestServeListenError(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"tandem.yaml": slowPolicy, "app/slow.py": slowApp})
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer busy.Close()
+	r := run(t, dir, "serve", "--listen", busy.Addr().String())
+	assert.Equal(t, 1, r.code)
+	assert.Contains(t, r.stderr, "tandem: listening on "+busy.Addr().String()+": ")
+	assert.Contains(t, r.stderr, "address already in use")
+	assert.Contains(t, r.stderr, `msg="python workers stopped"`, "the workers stop before the exit")
+}
+
+func TestCheck(t *testing.T) {
+	invalid := "version: 1\nserver:\n  listn: x\n  max_body: lots\nroutes:\n  - path: /a\n    handler: {python: m:f}\n  - path: /a\n    handler: {python: m:g}\n"
+	dir := writeFiles(t, map[string]string{"bad.yaml": invalid, "good.yaml": slowPolicy, "app/slow.py": slowApp})
+
+	t.Run("valid", func(t *testing.T) {
+		r := run(t, dir, "check", "good.yaml")
+		assert.Equal(t, 0, r.code, r.stderr)
+		assert.Equal(t, "good.yaml: ok: 1 route, 1 python target, workers 1\n", r.stdout)
+		assert.Empty(t, r.stderr)
+	})
+	t.Run("invalid", func(t *testing.T) {
+		// Every problem, exactly as the policy package words them.
+		_, err := policy.Load(filepath.Join(dir, "bad.yaml"), policy.Options{})
+		var ps *policy.Problems
+		require.True(t, errors.As(err, &ps))
+		require.GreaterOrEqual(t, len(*ps), 3)
+		r := run(t, dir, "check", "bad.yaml")
+		assert.Equal(t, 1, r.code)
+		assert.Empty(t, r.stdout)
+		want := strings.ReplaceAll(ps.Error(), filepath.Join(dir, "bad.yaml"), "bad.yaml") + "\n"
+		assert.Equal(t, want, r.stderr)
+		for line := range strings.SplitSeq(strings.TrimSpace(r.stderr), "\n") {
+			assert.Regexp(t, `^bad\.yaml:\d+:\d+: \S+: .+$`, line)
+		}
+	})
+	t.Run("several files", func(t *testing.T) {
+		r := run(t, dir, "check", "good.yaml", "bad.yaml", "missing.yaml")
+		assert.Equal(t, 1, r.code)
+		assert.Equal(t, "good.yaml: ok: 1 route, 1 python target, workers 1\n", r.stdout)
+		assert.Contains(t, r.stderr, "bad.yaml:3:3: server.listn: ")
+		assert.Contains(t, r.stderr, "missing.yaml: ")
+	})
+	t.Run("usage", func(t *testing.T) {
+		for _, args := range [][]string{{"check"}, {"check", "--nope", "good.yaml"}} {
+			r := run(t, dir, args...)
+			assert.Equal(t, 2, r.code, "%v: %s", args, r.stderr)
+			assert.Contains(t, r.stderr, "Run 'tandem check --help' for usage.")
+		}
+	})
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{},
+		{"frobnicate"},
+		{"version", "extra"},
+		{"serve", "--listen"},
+		{"--log-level", "loud", "version"},
+		{"topology", "--bogus"},
+	} {
+		r := run(t, "", args...)
+		assert.Equal(t, 2, r.code, "%v: %s", args, r.stderr)
+		assert.Contains(t, r.stderr, "for usage.", "%v", args)
+	}
+	r := run(t, "", "--help")
+	assert.Equal(t, 0, r.code)
+	assert.Contains(t, r.stdout, "serve")
+}
+
+func TestTopologyJSON(t *testing.T) {
+	var rep struct {
+		Topology struct {
+			Usable []int `json:"usable"`
+			Cores  []struct {
+				CPUs []int `json:"cpus"`
+			} `json:"cores"`
+		} `json:"topology"`
+		Strategy   string `json:"strategy"`
+		Workers    int    `json:"workers"`
+		GOMAXPROCS int    `json:"gomaxprocs"`
+		Placement  []struct {
+			Index int `json:"index"`
+			CPU   int `json:"cpu"`
+		} `json:"placement"`
+		Reasons []string `json:"reasons"`
+		Policy  string   `json:"policy"`
+	}
+	// Without a policy file: the defaults.
+	r := run(t, t.TempDir(), "topology", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+	assert.NotEmpty(t, rep.Topology.Usable)
+	assert.NotEmpty(t, rep.Topology.Cores)
+	assert.Positive(t, rep.Workers)
+	assert.Len(t, rep.Placement, rep.Workers)
+	assert.Equal(t, len(rep.Topology.Usable)+rep.Workers, rep.GOMAXPROCS)
+	assert.Contains(t, []string{"pinned", "pooled"}, rep.Strategy)
+	assert.NotEmpty(t, rep.Reasons)
+	assert.Empty(t, rep.Policy)
+
+	// With a policy: its python section.
+	dir := writeFiles(t, map[string]string{"tandem.yaml": slowPolicy, "app/slow.py": slowApp})
+	r = run(t, dir, "topology", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rep), r.stdout)
+	assert.Equal(t, 1, rep.Workers)
+	assert.Equal(t, "pooled", rep.Strategy)
+	assert.Equal(t, -1, rep.Placement[0].CPU)
+	assert.Equal(t, "tandem.yaml", rep.Policy)
+
+	// Text: the tables and the plan.
+	r = run(t, dir, "topology")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Contains(t, r.stdout, "Usable")
+	assert.Contains(t, r.stdout, "Plan (tandem.yaml): 1 workers, pooled")
+
+	// A named policy that does not exist is an error.
+	r = run(t, dir, "topology", "--policy", "nope.yaml")
+	assert.Equal(t, 1, r.code)
+}
+
+func TestRuntimeJSON(t *testing.T) {
+	r := run(t, t.TempDir(), "runtime", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var rt struct {
+		Kind    string `json:"kind"`
+		Version string `json:"version"`
+		Major   int    `json:"major"`
+		Minor   int    `json:"minor"`
+		Home    string `json:"home"`
+		Library string `json:"library"`
+		OwnGIL  bool   `json:"own_gil"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &rt), r.stdout)
+	assert.Equal(t, "embedded", rt.Kind)
+	assert.True(t, strings.HasPrefix(rt.Version, "3.14."), rt.Version)
+	assert.Equal(t, []int{3, 14}, []int{rt.Major, rt.Minor})
+	assert.FileExists(t, rt.Library)
+	assert.DirExists(t, rt.Home)
+	assert.True(t, rt.OwnGIL)
+
+	r = run(t, t.TempDir(), "runtime")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Regexp(t, `(?m)^version +3\.14\.\d+$`, r.stdout)
+	assert.Regexp(t, `(?m)^own GIL +yes`, r.stdout)
+}
+
+func TestVersion(t *testing.T) {
+	r := run(t, "", "version")
+	require.Equal(t, 0, r.code, r.stderr)
+	assert.Regexp(t, `(?m)^tandem +dev$`, r.stdout)
+	assert.Regexp(t, `(?m)^go +`+strings.ReplaceAll(goruntime.Version(), ".", `\.`)+`$`, r.stdout)
+	assert.Regexp(t, `(?m)^wazero +not linked$`, r.stdout)
+	assert.Regexp(t, `(?m)^cpython +3\.14\.\d+ \(embedded\)$`, r.stdout)
+}

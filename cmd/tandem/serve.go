@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandemhost/tandem/host"
+	"github.com/tandemhost/tandem/native"
+	"github.com/tandemhost/tandem/native/topology"
+)
+
+func newServe(stderr io.Writer) *cobra.Command {
+	var policyPath, listen string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve a policy",
+		Long: `Serve the policy file (default ./tandem.yaml) until SIGINT or SIGTERM, which
+stop accepting connections, let requests in flight finish within
+server.timeouts.shutdown and exit 0. One line with the listen address is
+logged when the server is ready.`,
+		Args: cobra.NoArgs,
+		RunE: work(func(cmd *cobra.Command, args []string) error {
+			return serve(policyPath, listen, stderr)
+		}),
+	}
+	cmd.Flags().StringVar(&policyPath, "policy", defaultPolicy, "policy file")
+	cmd.Flags().StringVar(&listen, "listen", "", "listen address, host:port (overrides server.listen; port 0 picks one)")
+	return cmd
+}
+
+func serve(policyPath, listen string, stderr io.Writer) error {
+	log := slog.Default()
+	topo, err := topology.Detect()
+	if err != nil {
+		return fmt.Errorf("detecting the CPU topology: %w", err)
+	}
+	pol, err := loadPolicy(policyPath, topo)
+	if err != nil {
+		return err
+	}
+	// Refuse what this version cannot serve before starting Python.
+	if ps := host.Unsupported(pol); ps != nil {
+		return &ps
+	}
+	rt, err := locateRuntime(pol.Python.Runtime, stderr)
+	if err != nil {
+		return err
+	}
+	rt, err = native.Initialize(rt)
+	if err != nil {
+		return err
+	}
+	// From here Python runs: every way out finalizes it, unless workers are
+	// still running (then the process exit ends them).
+	iso, _ := host.Isolation(pol, rt)
+	plan, err := native.MakePlan(topo, native.PlanInput{Workers: pol.Python.Workers,
+		Strategy: pol.Python.Strategy, Isolation: iso})
+	if err != nil {
+		return finalize(fmt.Errorf("planning the Python workers: %w", err))
+	}
+	runtime.GOMAXPROCS(plan.GOMAXPROCS)
+	log.Info("placement", "plan", plan.String())
+	for _, r := range plan.Reasons {
+		log.Debug("placement reason", "reason", r)
+	}
+
+	srv, err := host.New(context.Background(), pol, host.Options{Logger: log, Runtime: rt, Plan: plan, Listen: listen})
+	if err != nil {
+		return finalize(err)
+	}
+
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(signals)
+	served := make(chan error, 1)
+	go func() { served <- srv.ListenAndServe() }()
+
+	var serveErr error
+wait:
+	for {
+		select {
+		case sig := <-signals:
+			if sig == syscall.SIGHUP {
+				log.Warn("reload is not supported yet; the current policy keeps serving", "signal", sig.String())
+				continue
+			}
+			log.Info("shutting down", "signal", sig.String())
+			break wait
+		case serveErr = <-served:
+			break wait
+		}
+	}
+
+	done := make(chan error, 1)
+	go func() { done <- srv.Shutdown(context.Background()) }()
+	var shutdownErr error
+	for waiting := true; waiting; {
+		select {
+		case shutdownErr = <-done:
+			waiting = false
+		case sig := <-signals:
+			if sig != syscall.SIGHUP {
+				// A second interrupt: the operator does not want to wait.
+				return fmt.Errorf("stopped by a second %s before requests in flight finished", sig)
+			}
+		}
+	}
+	if shutdownErr != nil {
+		// Workers may still be running Python: finalizing would wait for
+		// them, so leave them to the process exit.
+		if serveErr != nil {
+			return fmt.Errorf("%w; %w", serveErr, shutdownErr)
+		}
+		return shutdownErr
+	}
+	if serveErr != nil {
+		return finalize(serveErr)
+	}
+	if err := native.Finalize(); err != nil {
+		return err
+	}
+	log.Info("tandem stopped")
+	return nil
+}
+
+// finalize ends Python after a failure and returns the failure.
+func finalize(err error) error {
+	if ferr := native.Finalize(); ferr != nil {
+		slog.Warn("finalizing Python", "error", ferr)
+	}
+	return err
+}

@@ -1,0 +1,165 @@
+package host
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tandemhost/tandem/policy"
+)
+
+// The Go built-ins every request passes before its target, in this order:
+// withRequestID and recoverPanics for every request (404s and 405s
+// included), then, per route, limitBody and withDeadline. Each is an Echo
+// middleware, so later issues slot tenant rate limits, schema checks and
+// Wasm middleware into the same chain (see routeChain).
+
+// headerRequestID is the header that carries the request id both ways.
+const headerRequestID = echo.HeaderXRequestID
+
+// maxRequestIDLen bounds a client-sent request id: it goes into every log
+// line and error body of the request.
+const maxRequestIDLen = 128
+
+// withRequestID keeps the client's X-Request-Id when it is sane and makes
+// one otherwise, and sets it on the response before anything else runs, so
+// that every response, errors and panics included, carries it.
+func withRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(headerRequestID)
+		if !saneRequestID(id) {
+			id = rand.Text()
+		}
+		c.Response().Header().Set(headerRequestID, id)
+		return next(c)
+	}
+}
+
+// saneRequestID accepts 1 to maxRequestIDLen printable ASCII characters
+// without spaces: anything else (control characters, quotes, megabytes)
+// would make logs ambiguous or large, so it is replaced rather than
+// escaped.
+func saneRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' || id[i] == '"' || id[i] == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// requestID is the id withRequestID gave the request.
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(headerRequestID)
+}
+
+// recoverPanics turns a panic in Go code serving a request into a 500 with
+// the request id; the stack goes to the log, never to the client.
+// http.ErrAbortHandler is passed on: it is net/http's way to drop a
+// connection on purpose.
+func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			r := recover()
+			if r == nil {
+				return
+			}
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			s.log.Error("panic serving a request", "request_id", requestID(c), "route", c.Path(),
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = errStatus(http.StatusInternalServerError, "internal server error")
+		}()
+		return next(c)
+	}
+}
+
+// bodyKey is where limitBody leaves the body in the Echo context.
+const bodyKey = "tandem.body"
+
+// limitBody reads the whole request body, up to limit bytes, before the
+// target runs: Python gets the body whole, and a body over the limit is
+// answered 413 without reading more than the limit. A declared length
+// over the limit is refused before reading anything.
+func limitBody(limit policy.Size) echo.MiddlewareFunc {
+	tooLarge := fmt.Sprintf("request body larger than %s", limit)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if r.ContentLength > int64(limit) {
+				// Unread, the rest of the body would have to be drained to
+				// keep the connection; closing it is cheaper and safer.
+				c.Response().Header().Set(echo.HeaderConnection, "close")
+				return errStatus(http.StatusRequestEntityTooLarge, tooLarge)
+			}
+			body, err := readBody(c.Response().Writer, r, int64(limit))
+			if err != nil {
+				var mbe *http.MaxBytesError
+				if errors.As(err, &mbe) {
+					return errStatus(http.StatusRequestEntityTooLarge, tooLarge)
+				}
+				return errStatus(http.StatusBadRequest, "reading the request body failed")
+			}
+			c.Set(bodyKey, body)
+			return next(c)
+		}
+	}
+}
+
+// readBody reads at most limit bytes of r's body. The ResponseWriter is
+// the server's own (not Echo's wrapper), so that MaxBytesReader can tell
+// net/http to close the connection once the limit is hit.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 {
+		return nil, nil
+	}
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength > 0 {
+		// net/http ends the body at the declared length, so this is the
+		// whole body in one allocation.
+		body := make([]byte, r.ContentLength)
+		if _, err := io.ReadFull(rd, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	return io.ReadAll(rd)
+}
+
+// body is the request body limitBody read.
+func body(c echo.Context) []byte {
+	b, _ := c.Get(bodyKey).([]byte)
+	return b
+}
+
+// withDeadline bounds the rest of the chain by the route's timeout: the
+// request's context carries the deadline (the Python pool gives up on the
+// request when it passes), and a chain that fails because of it is
+// answered 504.
+func withDeadline(timeout time.Duration) echo.MiddlewareFunc {
+	message := fmt.Sprintf("the request took longer than %s", policy.Duration(timeout))
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			ctx, cancel := context.WithTimeout(r.Context(), timeout)
+			defer cancel()
+			c.SetRequest(r.WithContext(ctx))
+			err := next(c)
+			if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == context.DeadlineExceeded {
+				return errStatus(http.StatusGatewayTimeout, message)
+			}
+			return err
+		}
+	}
+}

@@ -1,0 +1,95 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tandemhost/tandem/internal/pytest"
+	"github.com/tandemhost/tandem/native"
+	"github.com/tandemhost/tandem/policy"
+)
+
+// rt is the embedded CPython, started once for the test binary.
+var rt *native.Runtime
+
+func TestMain(m *testing.M) {
+	home, err := pytest.Home()
+	if err == nil {
+		rt, err = native.Locate("embedded", home)
+	}
+	if err == nil {
+		rt, err = native.Initialize(rt)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "host tests: the Python runtime cannot start:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	// Every pool must be closed before Python can be finalized.
+	if shared.srv != nil {
+		if err := shared.srv.Shutdown(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, "shutdown:", err)
+			code = 1
+		}
+	}
+	if err := native.Finalize(); err != nil {
+		fmt.Fprintln(os.Stderr, "finalize:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
+
+// logBuffer collects a server's log lines; handlers log from many
+// goroutines.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// shared is the server most tests use: starting workers takes a while,
+// so the tests that do not stop it share one.
+var shared struct {
+	once sync.Once
+	srv  *Server
+	log  *logBuffer
+	err  error
+}
+
+func sharedServer(t *testing.T) (*Server, *logBuffer) {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.log = &logBuffer{}
+		shared.srv, shared.err = newServer("testdata/server.yaml", shared.log)
+	})
+	require.NoError(t, shared.err)
+	return shared.srv, shared.log
+}
+
+// newServer builds a server for the policy file, logging into log.
+func newServer(file string, log *logBuffer) (*Server, error) {
+	pol, err := policy.Load(file, policy.Options{})
+	if err != nil {
+		return nil, err
+	}
+	logger := slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return New(context.Background(), pol, Options{Logger: logger, Runtime: rt})
+}
