@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,7 +32,8 @@ var (
 	binary   = flag.String("bin", "bin/tandem", "the tandem binary to benchmark")
 	duration = flag.Duration("d", 10*time.Second, "wrk duration per contender")
 	conns    = flag.Int("c", 16, "wrk connections")
-	threads  = flag.Int("t", 2, "wrk threads")
+	threads  = flag.Int("t", 1, "wrk threads (one leaves more of a small machine to the server)")
+	rounds   = flag.Int("rounds", 3, "rounds; contenders alternate within each round and the median is reported")
 )
 
 func main() {
@@ -79,26 +81,43 @@ func scaling() error {
 		{"own_gil, 2 workers", 2, "own_gil", "pinned"},
 		{"shared, 2 workers", 2, "shared", "pooled"},
 	}
-	fmt.Printf("CPU-bound handler (about 1 ms of pure Python), GET /burn, wrk -t%d -c%d -d%s\n", *threads, *conns, *duration)
-	var base float64
+	fmt.Printf("CPU-bound handler (about 1 ms of pure Python), GET /burn, wrk -t%d -c%d -d%s, median of %d alternating rounds\n",
+		*threads, *conns, *duration, *rounds)
+	results := make([][]wrkResult, len(cs))
+	for r := 0; r < *rounds; r++ {
+		for i, c := range cs {
+			s, err := start(c)
+			if err != nil {
+				return err
+			}
+			res, err := runWrk(s.url + "/burn")
+			s.stop()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "round %d: %s: %.0f req/s\n", r+1, c.name, res.rps)
+			results[i] = append(results[i], res)
+		}
+	}
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "contender\treq/s\tp50\tp99\tvs 1 worker")
-	for _, c := range cs {
-		s, err := start(c)
-		if err != nil {
-			return err
+	fmt.Fprintln(tw, "contender\treq/s (median)\tp50\tp99\tvs 1 worker\tall rounds")
+	base := median(results[0]).rps
+	for i, c := range cs {
+		m := median(results[i])
+		var all []string
+		for _, r := range results[i] {
+			all = append(all, fmt.Sprintf("%.0f", r.rps))
 		}
-		r, err := runWrk(s.url + "/burn")
-		s.stop()
-		if err != nil {
-			return err
-		}
-		if base == 0 {
-			base = r.rps
-		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.2f×\n", c.name, r.rps, r.p50, r.p99, r.rps/base)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%.2f×\t%s\n", c.name, m.rps, m.p50, m.p99, m.rps/base, strings.Join(all, " "))
 	}
 	return tw.Flush()
+}
+
+// median returns the round with the median throughput.
+func median(rs []wrkResult) wrkResult {
+	s := append([]wrkResult(nil), rs...)
+	sort.Slice(s, func(i, j int) bool { return s[i].rps < s[j].rps })
+	return s[len(s)/2]
 }
 
 func memory() error {

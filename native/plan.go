@@ -2,7 +2,9 @@ package native
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -103,13 +105,24 @@ func MakePlan(t *topology.Topology, in PlanInput) (Plan, error) {
 	}
 	p.GOMAXPROCS = len(t.Usable) + p.Workers
 	p.Reasons = append(p.Reasons, fmt.Sprintf("GOMAXPROCS %d = %d usable CPUs + %d workers", p.GOMAXPROCS, len(t.Usable), p.Workers))
+	if v := os.Getenv("GOMAXPROCS"); v != "" {
+		// The operator's setting wins, as it does for any Go program.
+		if n, err := strconv.Atoi(v); err == nil && n > 0 {
+			p.GOMAXPROCS = n
+			p.Reasons = append(p.Reasons, fmt.Sprintf("GOMAXPROCS %d from the environment", n))
+		}
+	}
 	return p, nil
 }
 
 // String is a one-line summary for logs.
 func (p Plan) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d workers, %s", p.Workers, p.Strategy)
+	noun := "workers"
+	if p.Workers == 1 {
+		noun = "worker"
+	}
+	fmt.Fprintf(&b, "%d %s, %s", p.Workers, noun, p.Strategy)
 	if p.CPUs != nil {
 		fmt.Fprintf(&b, " on CPUs %s", topology.FormatCPUList(p.CPUs))
 	}

@@ -112,6 +112,8 @@ type Pool struct {
 	spinBudget int32
 	// idle holds the parked workers; see handoff.go.
 	idle idleWorkers
+	// reaper wakes sleeping requesters; see reaper.go.
+	reaper *reaper
 	// service holds each route's recent service time in ns (an EWMA),
 	// indexed by Route.ID, to decide whether a requester should poll.
 	service []atomic.Int64
@@ -161,6 +163,12 @@ func NewPool(cfg Config) (*Pool, error) {
 	}
 	p := &Pool{cfg: cfg, rt: rt, log: cfg.Logger, queue: make(chan *job, cfg.Queue), src: moduleSource,
 		pending: cAllocCounter(), service: make([]atomic.Int64, maxID+1), spinBudget: int32(cfg.SpinBudget)}
+	r, err := newReaper()
+	if err != nil {
+		cFreeCounter(p.pending)
+		return nil, fmt.Errorf("creating the pool's eventfd: %w", err)
+	}
+	p.reaper = r
 	livePools.Add(1)
 	t0 := time.Now()
 	for i := 0; i < cfg.Workers; i++ {
@@ -249,6 +257,7 @@ func (p *Pool) Do(ctx context.Context, req *Request) (*Response, error) {
 	// Announce the job before sending it, so a worker polling in C starts
 	// looking at the queue as early as possible.
 	atomic.AddInt32(p.pending, 1)
+	j.queued = nanotime()
 	select {
 	case p.queue <- j:
 		p.mu.RUnlock()
@@ -258,10 +267,10 @@ func (p *Pool) Do(ctx context.Context, req *Request) (*Response, error) {
 		putJob(j)
 		return nil, ctx.Err()
 	}
-	p.wakeIfNeeded()
+	woke := p.wakeIfNeeded()
 	inflight := p.inflight.Add(1)
 	defer p.inflight.Add(-1)
-	if p.shouldPoll(req.Route, inflight) && p.acquireSpin(func() bool { return j.state.Load() != jobPending }) {
+	if !woke && p.shouldPoll(req.Route, inflight) && p.acquireSpin(func() bool { return j.state.Load() != jobPending }) {
 		// A plain loop, not runtime.Gosched: each Gosched wakes an idle P's
 		// thread (a futex wake, tens of µs on a VM) whenever one is idle.
 		deadline := time.Now().Add(p.cfg.CallerSpin)
@@ -291,7 +300,9 @@ func (p *Pool) Do(ctx context.Context, req *Request) (*Response, error) {
 // shouldPoll says whether a requester should poll for its response rather
 // than sleep: only when a worker is likely free (no more requests in flight
 // than workers) and the route usually answers within CallerSpin. Polling
-// when either is false would take CPU from the workers for nothing.
+// when either is false would take CPU from the workers for nothing. (Do also
+// never polls for a worker it had to wake: that worker may need the very CPU
+// the poll would hold.)
 func (p *Pool) shouldPoll(route int, inflight int32) bool {
 	if p.cfg.CallerSpin <= 0 || int(inflight) > p.cfg.Workers || route < 0 || route >= len(p.service) {
 		return false
@@ -328,6 +339,7 @@ func (p *Pool) Close(ctx context.Context) error {
 	}()
 	select {
 	case <-done:
+		p.reaper.stop()
 		cFreeCounter(p.pending)
 		livePools.Add(-1)
 		p.log.Info("python workers stopped", "workers", p.cfg.Workers)
@@ -419,13 +431,14 @@ const (
 )
 
 type job struct {
-	route int
-	meta  []byte
-	body  []byte
-	state atomic.Int32
-	done  chan struct{}
-	resp  *Response
-	err   error
+	route  int
+	queued int64 // nanotime() when Do queued it
+	meta   []byte
+	body   []byte
+	state  atomic.Int32
+	done   chan struct{}
+	resp   *Response
+	err    error
 }
 
 var jobs = sync.Pool{New: func() any { return &job{done: make(chan struct{}, 1), meta: make([]byte, 0, 512)} }}

@@ -33,6 +33,10 @@ type worker struct {
 	ended    chan struct{}
 	// wake gets a token when a requester hands this parked worker work.
 	wake chan struct{}
+	// gap is a moving average of how long the worker waited for work, in
+	// ns; idles counts its idle periods. Both decide whether it polls.
+	gap   int64
+	idles uint64
 }
 
 // createMu serializes interpreter creation: CPython does it under the main
@@ -77,9 +81,15 @@ func (w *worker) run(started chan<- error) {
 	started <- nil
 
 	for {
+		idleSince := nanotime()
 		j, f, ok := w.next()
 		if !ok {
 			break
+		}
+		if f == nil {
+			// How long work took to come, not how long this worker took to
+			// notice it (which includes waking up when it slept).
+			w.gap += (max(0, j.queued-idleSince) - w.gap) / 4
 		}
 		if f != nil {
 			f()
@@ -147,7 +157,7 @@ func (w *worker) serve(j *job) {
 	j.resp, j.err = resp, err
 	switch j.state.Swap(jobDone) {
 	case jobParked:
-		j.done <- struct{}{}
+		w.pool.reaper.push(j)
 	case jobAbandoned:
 		// The requester gave up while we ran it.
 		if resp != nil {
