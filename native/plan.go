@@ -104,7 +104,7 @@ func MakePlan(t *topology.Topology, in PlanInput) (Plan, error) {
 		}
 	}
 	p.GOMAXPROCS = len(t.Usable) + p.Workers
-	p.Reasons = append(p.Reasons, fmt.Sprintf("GOMAXPROCS %d = %d usable CPUs + %d workers", p.GOMAXPROCS, len(t.Usable), p.Workers))
+	p.Reasons = append(p.Reasons, fmt.Sprintf("GOMAXPROCS %d = %d usable CPUs + one per worker", p.GOMAXPROCS, len(t.Usable)))
 	if v := os.Getenv("GOMAXPROCS"); v != "" {
 		// The operator's setting wins, as it does for any Go program.
 		if n, err := strconv.Atoi(v); err == nil && n > 0 {

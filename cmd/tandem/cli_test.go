@@ -234,7 +234,7 @@ func TestTopologyJSON(t *testing.T) {
 	r = run(t, dir, "topology")
 	require.Equal(t, 0, r.code, r.stderr)
 	assert.Contains(t, r.stdout, "Usable")
-	assert.Contains(t, r.stdout, "Plan (tandem.yaml): 1 workers, pooled")
+	assert.Contains(t, r.stdout, "Plan (tandem.yaml): 1 worker, pooled")
 
 	// A named policy that does not exist is an error.
 	r = run(t, dir, "topology", "--policy", "nope.yaml")

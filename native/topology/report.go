@@ -103,11 +103,11 @@ func (t *Topology) writePlacement(ew *errWriter, slots []Slot) {
 		pinned = pinned || s.CPU >= 0
 	}
 	if !pinned {
-		ew.printf("\nPlacement: %d workers, not pinned; the kernel schedules them on CPUs %s\n",
-			len(slots), FormatCPUList(t.Usable))
+		ew.printf("\nPlacement: %s, not pinned; the kernel schedules them on CPUs %s\n",
+			workersNoun(len(slots)), FormatCPUList(t.Usable))
 		return
 	}
-	ew.printf("\nPlacement: %d workers, pinned\n", len(slots))
+	ew.printf("\nPlacement: %s, pinned\n", workersNoun(len(slots)))
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  WORKER\tCPU\tPACKAGE\tDIE\tCORE\tCLASS\n")
 	for _, s := range slots {
@@ -178,4 +178,12 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// workersNoun is "1 worker" or "N workers".
+func workersNoun(n int) string {
+	if n == 1 {
+		return "1 worker"
+	}
+	return fmt.Sprintf("%d workers", n)
 }
