@@ -170,19 +170,55 @@ func NewPool(cfg Config) (*Pool, error) {
 	}
 	p.reaper = r
 	livePools.Add(1)
+	// Own-GIL workers start at once: CPython creates the interpreters one
+	// at a time under the main GIL, but each then imports the tandem module
+	// and the application under its own GIL, in parallel with the others.
+	// Shared-mode workers share one interpreter and so one copy of those
+	// modules, which the first must finish importing before the next uses
+	// them: they start one after the other.
 	t0 := time.Now()
-	for i := 0; i < cfg.Workers; i++ {
-		w, err := p.startWorker(i)
-		if err != nil {
-			p.Close(context.Background())
-			return nil, err
+	p.workers = make([]*worker, cfg.Workers)
+	errs := make([]error, cfg.Workers)
+	var wg sync.WaitGroup
+	for i := range cfg.Workers {
+		wg.Add(1)
+		start := func() {
+			defer wg.Done()
+			p.workers[i], errs[i] = p.startWorker(i)
 		}
-		p.workers = append(p.workers, w)
+		if cfg.Isolation == Shared {
+			start()
+		} else {
+			go start()
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		var started []*worker
+		for _, w := range p.workers {
+			if w != nil {
+				started = append(started, w)
+			}
+		}
+		p.workers = started
+		p.Close(context.Background())
+		return nil, firstErr(errs)
 	}
 	p.startTime = time.Since(t0)
 	p.log.Info("python workers started", "workers", cfg.Workers, "isolation", string(cfg.Isolation),
 		"python", rt.Version, "took", p.startTime.Round(time.Microsecond))
 	return p, nil
+}
+
+// firstErr returns the error of the lowest-numbered worker that failed: all
+// workers load the same code, so the others usually say the same.
+func firstErr(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // StartTime is how long NewPool took to create every worker.

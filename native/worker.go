@@ -3,7 +3,6 @@ package native
 import (
 	"fmt"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -39,10 +38,6 @@ type worker struct {
 	idles uint64
 }
 
-// createMu serializes interpreter creation: CPython does it under the main
-// GIL anyway, and doing it in order keeps start-up logs and timings readable.
-var createMu sync.Mutex
-
 func (p *Pool) startWorker(i int) (*worker, error) {
 	w := &worker{pool: p, index: i, cpu: p.cpu(i), control: make(chan func()),
 		stop: make(chan struct{}), ended: make(chan struct{}), wake: make(chan struct{}, 1)}
@@ -69,9 +64,7 @@ func (w *worker) run(started chan<- error) {
 		}
 	}
 	p := w.pool
-	createMu.Lock()
 	c, err := cWorkerNew(p.cfg.Isolation == OwnGIL, p.src, p.setupJSON(w.index, w.cpu), p.routesJSON())
-	createMu.Unlock()
 	if err != nil {
 		started <- fmt.Errorf("worker %d: %w", w.index, err)
 		return
