@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/tandemhost/tandem/policy"
 )
@@ -22,15 +21,12 @@ const notYet = "is not supported by this version of tandem yet"
 func Unsupported(pol *policy.Policy) policy.Problems {
 	var ps policy.Problems
 	add := func(p policy.Problem) { ps = append(ps, p) }
-	keys := newKeyFinder(pol)
 
 	if pol.Server.Admin != "" {
-		add(pol.Problem(keys.pos(policy.Pos{Line: 1, Col: 1}, "server", "admin"), "server.admin",
-			"the admin listener %s", notYet))
+		add(pol.Problem(pol.Server.AdminPos, "server.admin", "the admin listener %s", notYet))
 	}
-	if d := defaults(); keys.has("sandbox") || (d != nil && pol.Sandbox != d.Sandbox) {
-		add(pol.Problem(keys.pos(policy.Pos{Line: 1, Col: 1}, "sandbox"), "sandbox",
-			"the sandbox section %s", notYet))
+	if pol.Sandbox.Pos != (policy.Pos{}) {
+		add(pol.Problem(pol.Sandbox.Pos, "sandbox", "the sandbox section %s", notYet))
 	}
 	for _, name := range pol.PluginNames {
 		pl := pol.Plugins[name]
@@ -58,11 +54,10 @@ func Unsupported(pol *policy.Policy) policy.Problems {
 			}
 		}
 		if r.Tenant != "" {
-			add(pol.Problem(keys.pos(r.Pos, "routes", r.Index, "tenant"), at+".tenant",
-				"tenant %q: tenancy %s", r.Tenant, notYet))
+			add(pol.Problem(r.TenantPos, at+".tenant", "tenant %q: tenancy %s", r.Tenant, notYet))
 		}
 		if r.BodySchema != "" {
-			add(pol.Problem(keys.pos(r.Pos, "routes", r.Index, "body_schema"), at+".body_schema",
+			add(pol.Problem(r.BodySchemaPos, at+".body_schema",
 				"checking request bodies against a JSON Schema %s", notYet))
 		}
 	}
@@ -74,15 +69,3 @@ func Unsupported(pol *policy.Policy) policy.Problems {
 	})
 	return ps
 }
-
-// defaults is the policy a minimal file gives, to tell a section the file
-// set from one it left alone when the file cannot be read again (a policy
-// parsed from memory, or a file changed since).
-var defaults = sync.OnceValue(func() *policy.Policy {
-	const minimal = "version: 1\nroutes: [{path: /, handler: {python: m:f}}]\n"
-	p, err := policy.Parse("defaults.yaml", []byte(minimal), policy.Options{SkipFileChecks: true})
-	if err != nil {
-		return nil // cannot happen; then only the file is asked
-	}
-	return p
-})

@@ -303,7 +303,7 @@ func (p *Pool) Do(ctx context.Context, req *Request) (*Response, error) {
 		putJob(j)
 		return nil, ctx.Err()
 	}
-	woke := p.wakeIfNeeded()
+	woke := p.wakeIfNeeded(req.Route)
 	inflight := p.inflight.Add(1)
 	defer p.inflight.Add(-1)
 	if !woke && p.shouldPoll(req.Route, inflight) && p.acquireSpin(func() bool { return j.state.Load() != jobPending }) {

@@ -171,7 +171,10 @@ func (d *decoder) policy(root *yaml.Node, p *Policy) {
 		"version": func(_, v *yaml.Node, at path) { set(d, v, at, versionValue, &p.Version) },
 		"server":  func(_, v *yaml.Node, at path) { d.server(v, at, &p.Server) },
 		"python":  func(_, v *yaml.Node, at path) { d.python(v, at, &p.Python) },
-		"sandbox": func(_, v *yaml.Node, at path) { d.sandbox(v, at, &p.Sandbox) },
+		"sandbox": func(k, v *yaml.Node, at path) {
+			p.Sandbox.Pos = posOf(k)
+			d.sandbox(v, at, &p.Sandbox)
+		},
 		"plugins": func(_, v *yaml.Node, at path) { d.plugins(v, at, p) },
 		"tenants": func(_, v *yaml.Node, at path) { d.tenantSection(v, at, p) },
 		"routes": func(_, v *yaml.Node, at path) {
@@ -201,9 +204,9 @@ func (d *decoder) policy(root *yaml.Node, p *Policy) {
 func (d *decoder) server(n *yaml.Node, at path, s *Server) {
 	d.fields(n, at, fields{
 		"listen": func(_, v *yaml.Node, at path) { set(d, v, at, addressValue, &s.Listen) },
-		"admin": func(_, v *yaml.Node, at path) {
+		"admin": func(k, v *yaml.Node, at path) {
 			if a, ok := read(d, v, at, optionalAddressValue); ok {
-				s.Admin, d.admin = a, v
+				s.Admin, s.AdminPos, d.admin = a, posOf(k), v
 			}
 		},
 		"max_body": func(_, v *yaml.Node, at path) { set(d, v, at, sizeValue, &s.MaxBody) },
@@ -224,7 +227,11 @@ func (d *decoder) python(n *yaml.Node, at path, py *Python) {
 	d.fields(n, at, fields{
 		"runtime": func(_, v *yaml.Node, at path) {
 			s, ok := read(d, v, at, runtimeValue)
-			if !ok || s == RuntimeEmbedded {
+			if !ok {
+				return
+			}
+			py.RuntimePos = posOf(v)
+			if s == RuntimeEmbedded {
 				return
 			}
 			py.Runtime = d.resolve(s)
@@ -241,14 +248,16 @@ func (d *decoder) python(n *yaml.Node, at path, py *Python) {
 		},
 		"workers": func(_, v *yaml.Node, at path) {
 			if w, ok := read(d, v, at, workersValue); ok {
-				py.Workers, d.workers = w, loc{v, at}
+				py.Workers, py.WorkersPos, d.workers = w, posOf(v), loc{v, at}
 			}
 		},
 		"strategy": func(_, v *yaml.Node, at path) {
 			set(d, v, at, enumValue(StrategyAuto, StrategyPinned, StrategyPooled), &py.Strategy)
 		},
 		"isolation": func(_, v *yaml.Node, at path) {
-			set(d, v, at, enumValue(IsolationOwnGIL, IsolationShared), &py.Isolation)
+			if iso, ok := read(d, v, at, enumValue(IsolationOwnGIL, IsolationShared)); ok {
+				py.Isolation, py.IsolationPos = iso, posOf(v)
+			}
 		},
 		"init": func(_, v *yaml.Node, at path) {
 			if t, ok := read(d, v, at, targetValue); ok {
@@ -437,9 +446,9 @@ func (d *decoder) route(i int, n *yaml.Node, at path) *Route {
 				TargetPlugin: target(TargetPlugin, nameValue),
 			})
 		},
-		"tenant": func(_, v *yaml.Node, at path) {
+		"tenant": func(k, v *yaml.Node, at path) {
 			if name, ok := read(d, v, at, nameValue); ok {
-				r.Tenant, info.tenant = name, loc{v, at}
+				r.Tenant, r.TenantPos, info.tenant = name, posOf(k), loc{v, at}
 			}
 		},
 		"limits": func(_, v *yaml.Node, at path) {
@@ -449,9 +458,9 @@ func (d *decoder) route(i int, n *yaml.Node, at path) *Route {
 				"max_body": func(_, v *yaml.Node, at path) { set(d, v, at, sizeValue, &l.MaxBody) },
 			})
 		},
-		"body_schema": func(_, v *yaml.Node, at path) {
+		"body_schema": func(k, v *yaml.Node, at path) {
 			if s, ok := read(d, v, at, fileValue); ok {
-				r.BodySchema = d.resolve(s)
+				r.BodySchema, r.BodySchemaPos = d.resolve(s), posOf(k)
 				d.files = append(d.files, fileRef{kind: schemaFile, loc: loc{v, at}, written: s, abs: r.BodySchema})
 			}
 		},

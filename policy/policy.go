@@ -45,6 +45,9 @@ type Server struct {
 	// Admin is the address of the listener for /healthz, /readyz,
 	// /metrics and /status (server.admin); "" (absent) disables it.
 	Admin string
+	// AdminPos is where the server.admin key is written, for errors about
+	// the admin listener; the zero Pos when the file does not set it.
+	AdminPos Pos
 	// MaxBody is the default request-body limit (server.max_body, default
 	// 1MiB); larger bodies get 413. Routes may set their own.
 	MaxBody Size
@@ -103,6 +106,10 @@ type Python struct {
 	// (the default), or the absolute path of a libpython3.X.so file or of a
 	// virtualenv directory (one holding pyvenv.cfg).
 	Runtime string
+	// RuntimePos is where the value of python.runtime is written, for
+	// errors raised when the runtime is located or loaded; the zero Pos
+	// when the file does not set it.
+	RuntimePos Pos
 	// Path lists absolute directories added to sys.path in every
 	// interpreter (python.path; relative entries are resolved against the
 	// policy file's directory).
@@ -110,12 +117,20 @@ type Python struct {
 	// Workers is the number of worker interpreters (python.workers); 0
 	// means auto: tandem chooses from the CPU topology.
 	Workers int
+	// WorkersPos is where the value of python.workers is written, for
+	// errors raised when the workers are placed or started; the zero Pos
+	// when the file does not set it.
+	WorkersPos Pos
 	// Strategy is how workers are placed on CPUs (python.strategy):
 	// StrategyAuto (the default), StrategyPinned or StrategyPooled.
 	Strategy string
 	// Isolation is IsolationOwnGIL (the default) or IsolationShared
 	// (python.isolation).
 	Isolation string
+	// IsolationPos is where the value of python.isolation is written, for
+	// errors and warnings about a runtime that cannot give it; the zero Pos
+	// when the file does not set it.
+	IsolationPos Pos
 	// Init is an optional module:function called once in each interpreter
 	// at start as fn(worker) (python.init); "" for none.
 	Init string
@@ -132,6 +147,10 @@ type Sandbox struct {
 	// Limits are the defaults for every plugin (sandbox.limits; defaults
 	// memory 16MiB, timeout 100ms, instances 16).
 	Limits Limits
+	// Pos is where the sandbox: key is written, for errors about the
+	// section as a whole; the zero Pos when the file has no sandbox
+	// section.
+	Pos Pos
 }
 
 // Limits bound a Wasm plugin.
@@ -227,6 +246,9 @@ type Route struct {
 	// Tenant is the name of the owning tenant (routes[i].tenant); "" for
 	// the operator's own routes, which are trusted.
 	Tenant string
+	// TenantPos is where the route's tenant key is written; the zero Pos
+	// for the operator's own routes.
+	TenantPos Pos
 	// Limits are the route's own limits (routes[i].limits); zero values
 	// fall back, see Timeout and MaxBody.
 	Limits RouteLimits
@@ -234,6 +256,9 @@ type Route struct {
 	// must satisfy before any handler runs (routes[i].body_schema); "" for
 	// none.
 	BodySchema string
+	// BodySchemaPos is where the route's body_schema key is written; the
+	// zero Pos when it has none.
+	BodySchemaPos Pos
 	// Pos is where the route's entry starts.
 	Pos Pos
 }
