@@ -20,13 +20,8 @@ import (
 var rt *native.Runtime
 
 func TestMain(m *testing.M) {
-	home, err := pytest.Home()
-	if err == nil {
-		rt, err = native.Locate("embedded", home)
-	}
-	if err == nil {
-		rt, err = native.Initialize(rt)
-	}
+	var err error
+	rt, err = pytest.Runtime()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "host tests: the Python runtime cannot start:", err)
 		os.Exit(1)

@@ -23,22 +23,11 @@ import (
 // of the version matrix was pointed at another library.
 var rt *native.Runtime
 
-const envChildLib = "TANDEM_TEST_LIBPYTHON"
+const envChildLib = pytest.EnvLibpython
 
 func TestMain(m *testing.M) {
 	var err error
-	if lib := os.Getenv(envChildLib); lib != "" {
-		rt, err = native.Locate(lib, "")
-	} else {
-		var home string
-		home, err = pytest.Home()
-		if err == nil {
-			rt, err = native.Locate("embedded", home)
-		}
-	}
-	if err == nil {
-		rt, err = native.Initialize(rt)
-	}
+	rt, err = pytest.Runtime()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "native tests: the Python runtime cannot start:", err)
 		os.Exit(1)

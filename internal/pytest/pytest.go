@@ -6,7 +6,7 @@
 // every package. Instead, `make test` extracts it once and exports
 // TANDEM_PYTHON_HOME; when that is unset (a plain `go test`), Home runs the
 // small extract program once per test binary, which reuses the extraction
-// in the user cache directory.
+// in the user cache directory. Runtime starts it for a test binary.
 package pytest
 
 import (
@@ -18,6 +18,8 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/tandemhost/tandem/native"
 )
 
 // EnvHome names the variable that points tests at an extracted runtime.
@@ -61,4 +63,30 @@ func extract() (string, error) {
 		return "", fmt.Errorf("extracting the embedded Python (go run ./internal/pytest/extract): %v\n%s", err, errb.String())
 	}
 	return strings.TrimSpace(out.String()), nil
+}
+
+// EnvLibpython points a test process at another libpython than the
+// embedded one (the version matrix runs children with it).
+const EnvLibpython = "TANDEM_TEST_LIBPYTHON"
+
+// Runtime locates and initializes the CPython a test binary runs: the
+// embedded one, or the library EnvLibpython names. Call it once, from
+// TestMain, and native.Finalize after the tests.
+func Runtime() (*native.Runtime, error) {
+	if lib := os.Getenv(EnvLibpython); lib != "" {
+		rt, err := native.Locate(lib, "")
+		if err != nil {
+			return nil, err
+		}
+		return native.Initialize(rt)
+	}
+	home, err := Home()
+	if err != nil {
+		return nil, err
+	}
+	rt, err := native.Locate("embedded", home)
+	if err != nil {
+		return nil, err
+	}
+	return native.Initialize(rt)
 }
