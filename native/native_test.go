@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -187,8 +188,9 @@ func TestErrorsAreResponses(t *testing.T) {
 func TestWorkersHaveSeparateInterpreters(t *testing.T) {
 	const n = 2
 	p := newPool(t, n, native.OwnGIL)
-	seen := map[float64]map[string]any{}
-	// Keep every worker busy so each serves some of them.
+	// counters[worker] collects the module counter each hit saw there.
+	counters := map[int][]int{}
+	interps := map[int]float64{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
@@ -196,41 +198,37 @@ func TestWorkersHaveSeparateInterpreters(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 50; i++ {
+				// A slow request keeps a worker busy so the hits spread.
 				req := get(rSleepy, "/sleepy")
 				req.Query = "seconds=0.001"
 				do(t, p, req)
 				_, body := do(t, p, get(rHit, "/hit"))
+				w := int(body["worker"].(float64))
 				mu.Lock()
-				seen[body["worker"].(float64)] = body
+				counters[w] = append(counters[w], int(body["counter"].(float64)))
+				interps[w] = body["interp"].(float64)
 				mu.Unlock()
 			}
 		}()
 	}
 	wg.Wait()
-	require.Len(t, seen, n, "every worker served requests")
-	interps := map[float64]bool{}
-	total := 0.0
-	for _, b := range seen {
-		interps[b["interp"].(float64)] = true
-	}
-	assert.Len(t, interps, n, "each worker runs its own interpreter")
+	require.Len(t, counters, n, "every worker served requests")
+	assert.NotEqual(t, interps[0], interps[1], "each worker runs its own interpreter")
 	for _, w := range p.Workers() {
 		assert.NotZero(t, w.Interpreter, "own-GIL workers are not the main interpreter")
-		total += float64(w.Served)
+		assert.Equal(t, float64(w.Interpreter), interps[w.Index])
 	}
-	// Module state is per interpreter: the counters add up to the hits,
-	// and no single counter saw them all.
-	var hits float64
-	for _, w := range p.Workers() {
-		var last float64
-		for _, b := range seen {
-			if int(b["worker"].(float64)) == w.Index {
-				last = b["counter"].(float64)
-			}
+	// Module state is per interpreter: each worker's counter counted its
+	// own hits, 1..k, and nobody else's.
+	total := 0
+	for w, seen := range counters {
+		sort.Ints(seen)
+		for i, c := range seen {
+			require.Equal(t, i+1, c, "worker %d saw counters %v", w, seen)
 		}
-		hits += last
+		total += len(seen)
 	}
-	assert.LessOrEqual(t, hits, 400.0)
+	assert.Equal(t, 400, total)
 }
 
 func TestSharedModeUsesMainInterpreter(t *testing.T) {
