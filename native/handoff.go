@@ -88,6 +88,10 @@ func (p *Pool) take() (j *job, ok, got bool) {
 	}
 }
 
+// callerProbe is how often a requester that had to wake a worker polls
+// for its response anyway (see Pool.Do).
+const callerProbe = 8
+
 // spinProbe is how often a worker whose requests come too far apart to
 // poll for polls anyway, to notice when they come close together again.
 const spinProbe = 8

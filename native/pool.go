@@ -105,6 +105,8 @@ type Pool struct {
 	pending *int32
 	// inflight counts requests between Do's enqueue and its return.
 	inflight atomic.Int32
+	// probes counts requests that woke a worker; see callerProbe.
+	probes atomic.Uint32
 	// spinners counts threads busy-polling (idle workers waiting for work,
 	// requesters waiting for a fast response); spinBudget caps it so that
 	// polling never takes the CPUs the workers and the HTTP side need.
@@ -306,10 +308,20 @@ func (p *Pool) Do(ctx context.Context, req *Request) (*Response, error) {
 	woke := p.wakeIfNeeded(req.Route)
 	inflight := p.inflight.Add(1)
 	defer p.inflight.Add(-1)
-	if !woke && p.shouldPoll(req.Route, inflight) && p.acquireSpin(func() bool { return j.state.Load() != jobPending }) {
+	// A requester does not poll for a worker it had to wake (that worker
+	// may need the CPU the poll would hold), except as an occasional probe:
+	// without it, a fast ping-pong that once slowed down (a sleeping worker
+	// woken for a sleeping requester) would stay slow, each side seeing the
+	// other come back too late to be worth waiting for.
+	probe := woke && p.probes.Add(1)%callerProbe == 0
+	if (!woke || probe) && p.shouldPoll(req.Route, inflight) && p.acquireSpin(func() bool { return j.state.Load() != jobPending }) {
 		// A plain loop, not runtime.Gosched: each Gosched wakes an idle P's
 		// thread (a futex wake, tens of µs on a VM) whenever one is idle.
-		deadline := time.Now().Add(p.cfg.CallerSpin)
+		wait := p.cfg.CallerSpin
+		if woke {
+			wait += wakeCost
+		}
+		deadline := time.Now().Add(wait)
 		for i := 1; j.state.Load() == jobPending; i++ {
 			if i%64 == 0 && time.Now().After(deadline) {
 				break
