@@ -172,6 +172,12 @@ func (w *worker) unpark() {
 		}
 	}
 	p.idle.mu.Unlock()
+	if w.stopping.Load() {
+		// retire took us out of the set; a token a waker may also have
+		// sent stays in the buffered channel, unread, and the worker's
+		// exit wakes another for the request that came with it.
+		return
+	}
 	<-w.wake // a waker popped us and is sending (or sent) a token
 }
 
@@ -183,20 +189,51 @@ const wakeCost = 50 * time.Microsecond
 // wakeIfNeeded wakes one parked worker after a request was queued, unless
 // a worker is polling and will pick it up, or the running workers will get
 // to it sooner than a woken one could (short requests: waking a second
-// worker for 4 µs of Python made a trivial handler 20% slower overall). It
-// reports whether it woke one: that worker needs a CPU to get going, so its
-// requester must not poll.
+// worker for 4 µs of Python made a trivial handler 20% slower overall).
+// Only workers whose current request has not run much past its route's
+// usual time count as running: one stuck in a slow or blocked handler must
+// not hold fast requests back while another worker sleeps. It reports
+// whether it woke one: that worker needs a CPU to get going, so its
+// requester should not poll.
 func (p *Pool) wakeIfNeeded(route int) bool {
-	parked := p.idle.nparked.Load()
-	if p.idle.spinning.Load() > 0 || parked == 0 {
+	if p.idle.spinning.Load() > 0 || p.idle.nparked.Load() == 0 {
 		return false
 	}
-	if running := int32(p.cfg.Workers) - parked; running > 0 && route >= 0 && route < len(p.service) {
-		wait := time.Duration(int64(len(p.queue)) * p.service[route].Load() / int64(running))
-		if wait < wakeCost {
-			return false // a running worker takes it from the queue before parking
+	if route >= 0 && route < len(p.service) {
+		if fresh := p.freshWorkers(); fresh > 0 {
+			wait := time.Duration(int64(len(p.queue)) * p.service[route].Load() / int64(fresh))
+			if wait < wakeCost {
+				return false // a running worker takes it from the queue before parking
+			}
 		}
 	}
+	return p.wakeOne()
+}
+
+// freshWorkers counts the workers running a request that has not yet taken
+// much longer than its route usually does.
+func (p *Pool) freshWorkers() int {
+	now := nanotime()
+	fresh := 0
+	for _, w := range *p.running.Load() {
+		start := w.jobStart.Load()
+		if start == 0 {
+			continue
+		}
+		route := int(w.jobRoute.Load())
+		usual := int64(wakeCost)
+		if route >= 0 && route < len(p.service) {
+			usual += 2 * p.service[route].Load()
+		}
+		if now-start < usual {
+			fresh++
+		}
+	}
+	return fresh
+}
+
+// wakeOne wakes a parked worker, if there is one.
+func (p *Pool) wakeOne() bool {
 	p.idle.mu.Lock()
 	n := len(p.idle.parked)
 	if n == 0 {
@@ -209,6 +246,23 @@ func (p *Pool) wakeIfNeeded(route int) bool {
 	p.idle.mu.Unlock()
 	w.wake <- struct{}{}
 	return true
+}
+
+// retire tells w to end after its current request. It leaves the parked
+// set first, so no requester hands it work it would not do.
+func (w *worker) retire() {
+	p := w.pool
+	p.idle.mu.Lock()
+	for i, x := range p.idle.parked {
+		if x == w {
+			p.idle.parked = append(p.idle.parked[:i], p.idle.parked[i+1:]...)
+			p.idle.nparked.Add(-1)
+			break
+		}
+	}
+	p.idle.mu.Unlock()
+	w.stopping.Store(true)
+	close(w.stop)
 }
 
 // wakeAll wakes every parked worker (the pool is closing).

@@ -93,9 +93,18 @@ type Pool struct {
 	log     *slog.Logger
 	queue   chan *job
 	src     string
-	mu      sync.RWMutex // guards closed against sends on queue
-	closed  bool
+	// closed is set once by Close; closing is closed then, to release
+	// requesters waiting for queue space. senders counts Do calls between
+	// their check of closed and the end of their send: Close closes the
+	// queue only once it is zero, so no send can hit a closed channel.
+	closed    atomic.Bool
+	closing   chan struct{}
+	senders   atomic.Int32
+	closeOnce sync.Once
+	stopped   chan struct{} // closed when every worker has ended
 	wmu     sync.Mutex // guards workers
+	// restartMu serializes Restart calls.
+	restartMu sync.Mutex
 	workers []*worker
 	wg      sync.WaitGroup
 	// startTime is how long creating every worker took.
@@ -107,6 +116,9 @@ type Pool struct {
 	inflight atomic.Int32
 	// probes counts requests that woke a worker; see callerProbe.
 	probes atomic.Uint32
+	// running is a snapshot of workers for lock-free reads (freshWorkers);
+	// it is replaced whenever workers is.
+	running atomic.Pointer[[]*worker]
 	// spinners counts threads busy-polling (idle workers waiting for work,
 	// requesters waiting for a fast response); spinBudget caps it so that
 	// polling never takes the CPUs the workers and the HTTP side need.
@@ -164,6 +176,7 @@ func NewPool(cfg Config) (*Pool, error) {
 		maxID = max(maxID, r.ID)
 	}
 	p := &Pool{cfg: cfg, rt: rt, log: cfg.Logger, queue: make(chan *job, cfg.Queue), src: moduleSource,
+		closing: make(chan struct{}), stopped: make(chan struct{}),
 		pending: cAllocCounter(), service: make([]atomic.Int64, maxID+1), spinBudget: int32(cfg.SpinBudget)}
 	r, err := newReaper()
 	if err != nil {
@@ -180,6 +193,7 @@ func NewPool(cfg Config) (*Pool, error) {
 	// them: they start one after the other.
 	t0 := time.Now()
 	p.workers = make([]*worker, cfg.Workers)
+	p.running.Store(&[]*worker{})
 	errs := make([]error, cfg.Workers)
 	var wg sync.WaitGroup
 	for i := range cfg.Workers {
@@ -206,10 +220,23 @@ func NewPool(cfg Config) (*Pool, error) {
 		p.Close(context.Background())
 		return nil, firstErr(errs)
 	}
+	p.publishWorkers()
 	p.startTime = time.Since(t0)
 	p.log.Info("python workers started", "workers", cfg.Workers, "isolation", string(cfg.Isolation),
 		"python", rt.Version, "took", p.startTime.Round(time.Microsecond))
 	return p, nil
+}
+
+// publishWorkers updates the lock-free snapshot of the workers.
+func (p *Pool) publishWorkers() {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	p.publishWorkersLocked()
+}
+
+func (p *Pool) publishWorkersLocked() {
+	ws := append([]*worker(nil), p.workers...)
+	p.running.Store(&ws)
 }
 
 // firstErr returns the error of the lowest-numbered worker that failed: all
@@ -286,9 +313,9 @@ func (p *Pool) Do(ctx context.Context, req *Request) (*Response, error) {
 	j.meta = appendMeta(j.meta[:0], req)
 	j.body = req.Body
 	j.route = req.Route
-	p.mu.RLock()
-	if p.closed {
-		p.mu.RUnlock()
+	p.senders.Add(1)
+	if p.closed.Load() {
+		p.senders.Add(-1)
 		putJob(j)
 		return nil, ErrClosed
 	}
@@ -298,12 +325,23 @@ func (p *Pool) Do(ctx context.Context, req *Request) (*Response, error) {
 	j.queued = nanotime()
 	select {
 	case p.queue <- j:
-		p.mu.RUnlock()
-	case <-ctx.Done():
-		atomic.AddInt32(p.pending, -1)
-		p.mu.RUnlock()
-		putJob(j)
-		return nil, ctx.Err()
+		p.senders.Add(-1)
+	default:
+		// The queue is full: wait for room, the caller's deadline, or Close.
+		select {
+		case p.queue <- j:
+			p.senders.Add(-1)
+		case <-ctx.Done():
+			atomic.AddInt32(p.pending, -1)
+			p.senders.Add(-1)
+			putJob(j)
+			return nil, ctx.Err()
+		case <-p.closing:
+			atomic.AddInt32(p.pending, -1)
+			p.senders.Add(-1)
+			putJob(j)
+			return nil, ErrClosed
+		}
 	}
 	woke := p.wakeIfNeeded(req.Route)
 	inflight := p.inflight.Add(1)
@@ -369,58 +407,61 @@ func (p *Pool) observe(route int, d time.Duration) {
 }
 
 // Close stops taking requests, lets the workers finish every queued one,
-// then ends every interpreter. It waits for that unless ctx ends first.
+// then ends every interpreter. It waits for that unless ctx ends first; the
+// workers then still finish, and a later Close waits for them again.
 func (p *Pool) Close(ctx context.Context) error {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return nil
-	}
-	p.closed = true
-	close(p.queue) // workers drain what is queued, then stop
-	p.mu.Unlock()
-	p.wakeAll()
-	done := make(chan struct{})
-	go func() {
-		p.wg.Wait()
-		close(done)
-	}()
+	p.closeOnce.Do(func() {
+		p.closed.Store(true)
+		close(p.closing)
+		go p.shutdown()
+	})
 	select {
-	case <-done:
-		p.reaper.stop()
-		cFreeCounter(p.pending)
-		livePools.Add(-1)
-		p.log.Info("python workers stopped", "workers", p.cfg.Workers)
+	case <-p.stopped:
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("stopping python workers: %w", ctx.Err())
 	}
 }
 
+// shutdown closes the queue once no Do is sending, waits for the workers to
+// drain it and end, and releases the pool's resources.
+func (p *Pool) shutdown() {
+	for p.senders.Load() > 0 {
+		time.Sleep(50 * time.Microsecond) // a send in flight, or leaving on p.closing
+	}
+	close(p.queue) // workers drain what is queued, then stop
+	p.wakeAll()
+	p.wg.Wait()
+	p.reaper.stop()
+	cFreeCounter(p.pending)
+	livePools.Add(-1)
+	p.log.Info("python workers stopped", "workers", p.cfg.Workers)
+	close(p.stopped)
+}
+
 // Restart replaces worker i with a fresh interpreter: the new worker starts
 // first, then the old one finishes its current request and ends, so the pool
 // never has fewer workers than configured.
 func (p *Pool) Restart(i int) error {
-	p.wmu.Lock()
-	defer p.wmu.Unlock()
+	p.restartMu.Lock() // one restart at a time
+	defer p.restartMu.Unlock()
 	if i < 0 || i >= len(p.workers) {
 		return fmt.Errorf("no worker %d (the pool has %d)", i, len(p.workers))
 	}
-	p.mu.RLock()
-	closed := p.closed
-	p.mu.RUnlock()
-	if closed {
+	if p.closed.Load() {
 		return ErrClosed
 	}
 	nw, err := p.startWorker(i)
 	if err != nil {
 		return fmt.Errorf("restarting worker %d: %w", i, err)
 	}
+	p.wmu.Lock()
 	old := p.workers[i]
 	p.workers[i] = nw
-	old.stopping.Store(true)
-	close(old.stop)
-	<-old.ended
+	p.publishWorkersLocked()
+	p.wmu.Unlock()
+	old.retire()
+	<-old.ended // it finishes the request it is running, if any
 	p.log.Info("python worker restarted", "worker", i, "interpreter", nw.interpID)
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 // woken like any socket, that readies the requesters from its own P.
 type reaper struct {
 	mu       sync.Mutex
+	ended    chan struct{}
 	done     []*job
 	spare    []*job
 	efd      *os.File
@@ -34,7 +35,7 @@ func newReaper() (*reaper, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &reaper{fd: fd, efd: os.NewFile(uintptr(fd), "tandem-reaper")}
+	r := &reaper{fd: fd, efd: os.NewFile(uintptr(fd), "tandem-reaper"), ended: make(chan struct{})}
 	go r.run()
 	return r, nil
 }
@@ -71,7 +72,7 @@ func (r *reaper) run() {
 			continue
 		}
 		if r.quit.Load() {
-			r.efd.Close()
+			close(r.ended)
 			return
 		}
 		r.sleeping.Store(true)
@@ -85,8 +86,12 @@ func (r *reaper) run() {
 	}
 }
 
-// stop ends the reaper once it has delivered what it holds.
+// stop ends the reaper once it has delivered what it holds, then closes
+// the eventfd (only then: a write to a closed descriptor number could land
+// in whatever file reused it).
 func (r *reaper) stop() {
 	r.quit.Store(true)
 	unix.Write(r.fd, one)
+	<-r.ended
+	r.efd.Close()
 }

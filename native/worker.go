@@ -32,6 +32,11 @@ type worker struct {
 	ended    chan struct{}
 	// wake gets a token when a requester hands this parked worker work.
 	wake chan struct{}
+	// jobStart is nanotime() when the worker began its current request (0
+	// between requests) and jobRoute that request's route: freshWorkers
+	// reads them to tell a busy worker from a stuck one.
+	jobStart atomic.Int64
+	jobRoute atomic.Int32
 	// gap is a moving average of how long the worker waited for work, in
 	// ns; idles counts its idle periods. Both decide whether it polls.
 	gap   int64
@@ -90,6 +95,10 @@ func (w *worker) run(started chan<- error) {
 		}
 		w.serve(j)
 	}
+	if len(p.queue) > 0 {
+		// A requester may have woken this worker just as it retired.
+		p.wakeOne()
+	}
 	cWorkerEnd(w.c)
 	w.c = nil
 }
@@ -121,12 +130,21 @@ func (w *worker) next() (*job, func(), bool) {
 
 // serve runs one request and hands the result to its requester.
 func (w *worker) serve(j *job) {
-	atomic.AddInt32(w.pool.pending, -1)
+	p := w.pool
+	atomic.AddInt32(p.pending, -1)
 	if j.state.Load() == jobAbandoned {
 		putJob(j)
 		return
 	}
+	if len(p.queue) > 0 {
+		// More requests wait than this worker is about to take: maybe
+		// another should wake, as a spinning Go scheduler thread that finds
+		// work starts another.
+		p.wakeIfNeeded(j.route)
+	}
 	t0 := time.Now()
+	w.jobRoute.Store(int32(j.route))
+	w.jobStart.Store(nanotime())
 	buf := outBufs.Get().(*[]byte)
 	r, err := cCall(w.c, j.meta, j.body, *buf)
 	var resp *Response
@@ -146,7 +164,8 @@ func (w *worker) serve(j *job) {
 	took := time.Since(t0)
 	w.busy.Add(int64(took))
 	w.served.Add(1)
-	w.pool.observe(j.route, took)
+	w.jobStart.Store(0)
+	p.observe(j.route, took)
 	j.resp, j.err = resp, err
 	switch j.state.Swap(jobDone) {
 	case jobParked:
