@@ -88,11 +88,11 @@ var livePools atomic.Int64
 // Pool runs Python requests on a fixed set of workers. Do may be called from
 // any number of goroutines.
 type Pool struct {
-	cfg     Config
-	rt      *Runtime
-	log     *slog.Logger
-	queue   chan *job
-	src     string
+	cfg   Config
+	rt    *Runtime
+	log   *slog.Logger
+	queue chan *job
+	src   string
 	// closed is set once by Close; closing is closed then, to release
 	// requesters waiting for queue space. senders counts Do calls between
 	// their check of closed and the end of their send: Close closes the
@@ -102,11 +102,11 @@ type Pool struct {
 	senders   atomic.Int32
 	closeOnce sync.Once
 	stopped   chan struct{} // closed when every worker has ended
-	wmu     sync.Mutex // guards workers
+	wmu       sync.Mutex    // guards workers
 	// restartMu serializes Restart calls.
 	restartMu sync.Mutex
-	workers []*worker
-	wg      sync.WaitGroup
+	workers   []*worker
+	wg        sync.WaitGroup
 	// startTime is how long creating every worker took.
 	startTime time.Duration
 	// pending counts queued requests, in C memory so idle workers can poll
