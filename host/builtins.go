@@ -143,15 +143,25 @@ func body(c echo.Context) []byte {
 	return b
 }
 
+// writeGrace is how long after a route's timeout its answer (the 504, if
+// nothing else) may still take to write.
+const writeGrace = time.Second
+
 // withDeadline bounds the rest of the chain by the route's timeout: the
 // request's context carries the deadline (the Python pool gives up on the
 // request when it passes), and a chain that fails because of it is
-// answered 504.
+// answered 504. The connection's write deadline moves to the route timeout
+// plus writeGrace: with the listener's write timeout alone (the default
+// route timeout is that same value) the connection would be cut just as
+// the 504 was due, and a route timeout above it would never be reached.
 func withDeadline(timeout time.Duration) echo.MiddlewareFunc {
 	message := fmt.Sprintf("the request took longer than %s", policy.Duration(timeout))
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
+			// Not every ResponseWriter (httptest's) supports deadlines;
+			// the listener's timeout then stands.
+			_ = http.NewResponseController(c.Response().Writer).SetWriteDeadline(time.Now().Add(timeout + writeGrace))
 			ctx, cancel := context.WithTimeout(r.Context(), timeout)
 			defer cancel()
 			c.SetRequest(r.WithContext(ctx))

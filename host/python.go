@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -23,6 +24,8 @@ type pythonTarget struct {
 	id    int // the native.Route ID
 	route *policy.Route
 	log   *slog.Logger
+	// dropped remembers which dropped headers were already logged.
+	dropped sync.Map
 }
 
 func (t *pythonTarget) String() string {
@@ -72,9 +75,15 @@ func (t *pythonTarget) serve(c echo.Context) error {
 	}
 	h := c.Response().Header()
 	for _, kv := range resp.Header {
+		if connectionHeader(kv.Name) {
+			// Framing belongs to the server: a wrong Content-Length or a
+			// Transfer-Encoding from a handler would corrupt the response.
+			t.warnOnce(kv.Name)
+			continue
+		}
 		h.Add(kv.Name, kv.Value)
 	}
-	if h.Get(echo.HeaderContentLength) == "" && bodyAllowed(resp.Status) {
+	if bodyAllowed(resp.Status) {
 		// Without it net/http chunks any body over its buffer size.
 		h.Set(echo.HeaderContentLength, strconv.Itoa(len(resp.Body)))
 	}
@@ -86,6 +95,27 @@ func (t *pythonTarget) serve(c echo.Context) error {
 		}
 	}
 	return nil
+}
+
+// connectionHeader reports whether name is a header the server sets for the
+// connection and the message framing (RFC 9110 §7.6.1, §8.6), never one a
+// handler may pass through.
+func connectionHeader(name string) bool {
+	switch http.CanonicalHeaderKey(name) {
+	case "Content-Length", "Transfer-Encoding", "Connection", "Keep-Alive", "Proxy-Connection",
+		"Te", "Trailer", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// warnOnce logs, once per route and header, that a handler's header was
+// dropped: every request would repeat it.
+func (t *pythonTarget) warnOnce(name string) {
+	if _, seen := t.dropped.LoadOrStore(http.CanonicalHeaderKey(name), true); !seen {
+		t.log.Warn("python handler set a header the server controls; it is dropped (the server sets framing headers itself)",
+			"route", t.route.Path, "target", t.String(), "header", name)
+	}
 }
 
 // bodyAllowed reports whether a response with status may carry a body

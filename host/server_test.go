@@ -73,6 +73,8 @@ func TestStatuses(t *testing.T) {
 			want: `{"size":1024}`},
 		{name: "500 exception", method: "GET", target: "/boom", status: 500, want: "internal server error"},
 		{name: "400 from Python", method: "POST", target: "/items", body: "not json", status: 400},
+		{name: "framing headers are the server's", method: "GET", target: "/framing", status: 200, want: "hello",
+			header: map[string]string{"Content-Length": "5", "Transfer-Encoding": "", "Connection": "", "X-Kept": "yes"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -258,7 +260,7 @@ func TestPoolRoutes(t *testing.T) {
 	}
 	assert.Equal(t, native.Route{ID: 7, Kind: "python", Target: "handlers:params", Path: "/files/:dir/*",
 		Params: []string{"dir", "*"}}, byPath["/files/:dir/*"])
-	assert.Equal(t, native.Route{ID: 10, Kind: "wsgi", Target: "wsgiapp:app", Path: "/wsgi/*",
+	assert.Equal(t, native.Route{ID: 11, Kind: "wsgi", Target: "wsgiapp:app", Path: "/wsgi/*",
 		Middleware: []string{"mw:tag"}, Params: []string{"*"}}, byPath["/wsgi/*"])
 }
 

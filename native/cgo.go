@@ -46,14 +46,18 @@ func takeErr(p *C.char, fallback string) error {
 
 // cInitialize starts the runtime. The calling OS thread must call cFinalize
 // and cExecMain later: it owns the main thread state.
-func cInitialize(home string) error {
-	var ch *C.char
+func cInitialize(home, executable string) error {
+	var ch, ce *C.char
 	if home != "" {
 		ch = C.CString(home)
 		defer C.free(unsafe.Pointer(ch))
 	}
+	if executable != "" {
+		ce = C.CString(executable)
+		defer C.free(unsafe.Pointer(ce))
+	}
 	var cerr *C.char
-	if C.tdm_initialize(ch, &cerr) != 0 {
+	if C.tdm_initialize(ch, ce, &cerr) != 0 {
 		return takeErr(cerr, "initializing Python failed")
 	}
 	return nil

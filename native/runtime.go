@@ -125,15 +125,25 @@ func fromLibrary(lib string) (*Runtime, error) {
 	rt := &Runtime{Kind: "library", Spec: lib, Library: abs, Major: major, Minor: minor,
 		Version: fmt.Sprintf("%d.%d", major, minor)}
 	// A standard layout is PREFIX/lib/libpython3.X.so with the standard
-	// library in PREFIX/lib/python3.X.
-	prefix := filepath.Dir(filepath.Dir(abs))
-	stdlib := filepath.Join(prefix, "lib", fmt.Sprintf("python%d.%d", major, minor))
-	if _, err := os.Stat(filepath.Join(stdlib, "os.py")); err == nil {
-		rt.Home = prefix
+	// library in PREFIX/lib/python3.X; Debian's multiarch one puts the
+	// library one level deeper (PREFIX/lib/x86_64-linux-gnu/).
+	var tried []string
+	for _, prefix := range []string{filepath.Dir(filepath.Dir(abs)), filepath.Dir(filepath.Dir(filepath.Dir(abs)))} {
+		stdlib := filepath.Join(prefix, "lib", fmt.Sprintf("python%d.%d", major, minor))
+		if fileExists(filepath.Join(stdlib, "os.py")) {
+			rt.Home = prefix
+			break
+		}
+		tried = append(tried, stdlib)
+	}
+	if rt.Home == "" {
+		// CPython would end the process at start-up without it.
+		return nil, fmt.Errorf("cannot find the standard library of %s (looked for os.py in %s); use a libpython from a complete installation, or a virtualenv",
+			filepath.Base(abs), strings.Join(tried, " and "))
 	}
 	for _, name := range []string{fmt.Sprintf("python%d.%d", major, minor), "python3"} {
-		exe := filepath.Join(prefix, "bin", name)
-		if _, err := os.Stat(exe); err == nil {
+		exe := filepath.Join(rt.Home, "bin", name)
+		if fileExists(exe) {
 			rt.Executable = exe
 			break
 		}
@@ -266,7 +276,7 @@ func Initialize(rt *Runtime) (*Runtime, error) {
 func mainThread(rt *Runtime, started chan<- error) {
 	runtime.LockOSThread() // never unlocked: this thread's state belongs to CPython
 	prev, hadHome := os.LookupEnv("PYTHONHOME")
-	if err := cInitialize(rt.Home); err != nil {
+	if err := cInitialize(rt.Home, rt.Executable); err != nil {
 		started <- fmt.Errorf("starting Python %s from %s: %w", rt.Version, rt.Library, err)
 		return
 	}

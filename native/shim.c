@@ -29,6 +29,7 @@ typedef struct _object PyObject;
 typedef struct _ts PyThreadState;
 typedef struct _is PyInterpreterState;
 typedef ptrdiff_t Py_ssize_t;
+typedef struct PyInitConfig PyInitConfig; // PEP 741 (3.14): opaque, set by name
 
 // PyStatus and PyInterpreterConfig have had this layout from 3.12 to 3.14.
 typedef struct {
@@ -95,7 +96,13 @@ typedef struct {
 	X(1, void, PyErr_Clear, (void))                                                \
 	X(1, void, PyErr_Fetch, (PyObject **, PyObject **, PyObject **))               \
 	X(1, void, PyErr_NormalizeException, (PyObject **, PyObject **, PyObject **))  \
-	X(1, int, PyRun_SimpleString, (const char *))
+	X(1, int, PyRun_SimpleString, (const char *))                                 \
+	X(0, PyInitConfig *, PyInitConfig_Create, (void))                              \
+	X(0, void, PyInitConfig_Free, (PyInitConfig *))                                \
+	X(0, int, PyInitConfig_SetInt, (PyInitConfig *, const char *, int64_t))        \
+	X(0, int, PyInitConfig_SetStr, (PyInitConfig *, const char *, const char *))   \
+	X(0, int, PyInitConfig_GetError, (PyInitConfig *, const char **))              \
+	X(0, int, Py_InitializeFromInitConfig, (PyInitConfig *))
 
 #define TDM_DECLARE(req, ret, name, args) static ret(*p_##name) args;
 TDM_API(TDM_DECLARE)
@@ -224,7 +231,38 @@ int tdm_has_subinterpreters(void) {
 	return p_Py_NewInterpreterFromConfig != NULL && p_PyStatus_Exception != NULL;
 }
 
-int tdm_initialize(const char *home, char **err) {
+// init_config starts the runtime through PEP 741's PyInitConfig (CPython
+// 3.14 and later): options are set by name, so no struct layout is assumed,
+// and a failure comes back as a message instead of Py_FatalError ending the
+// process. Returns 0, or -1 with *err set.
+static int init_config(const char *home, const char *executable, char **err) {
+	PyInitConfig *cfg = p_PyInitConfig_Create();
+	if (cfg == NULL) {
+		*err = fmt_err("PyInitConfig_Create failed (out of memory)");
+		return -1;
+	}
+	const char *what = NULL;
+	// 0: Go owns the process's signals. configure_c_stdio and parse_argv
+	// are for a python executable, not for an embedding.
+	if (p_PyInitConfig_SetInt(cfg, "install_signal_handlers", 0) < 0) what = "install_signal_handlers";
+	else if (p_PyInitConfig_SetInt(cfg, "configure_c_stdio", 0) < 0) what = "configure_c_stdio";
+	else if (p_PyInitConfig_SetInt(cfg, "parse_argv", 0) < 0) what = "parse_argv";
+	else if (home && home[0] && p_PyInitConfig_SetStr(cfg, "home", home) < 0) what = "home";
+	else if (executable && executable[0] && p_PyInitConfig_SetStr(cfg, "executable", executable) < 0) what = "executable";
+	int rc = 0;
+	if (what != NULL || p_Py_InitializeFromInitConfig(cfg) < 0) {
+		const char *msg = NULL;
+		if (p_PyInitConfig_GetError(cfg, &msg) == 0 || msg == NULL) {
+			msg = "unknown error";
+		}
+		*err = what ? fmt_err("setting %s: %s", what, msg) : fmt_err("%s", msg);
+		rc = -1;
+	}
+	p_PyInitConfig_Free(cfg);
+	return rc;
+}
+
+int tdm_initialize(const char *home, const char *executable, char **err) {
 	if (lib == NULL) {
 		*err = fmt_err("no Python runtime is loaded");
 		return -1;
@@ -233,17 +271,26 @@ int tdm_initialize(const char *home, char **err) {
 		*err = fmt_err("the Python runtime is already initialized in this process");
 		return -1;
 	}
-	// PYTHONHOME is how a runtime finds its standard library when the
-	// executable (tandem) is not a Python. It is only needed during start-up;
-	// the Go side removes it from os.environ again so that subprocesses a
-	// handler starts see the environment tandem was given.
-	if (home != NULL && home[0] != 0) {
-		setenv("PYTHONHOME", home, 1);
+	if (p_PyInitConfig_Create && p_PyInitConfig_Free && p_PyInitConfig_SetInt &&
+	    p_PyInitConfig_SetStr && p_PyInitConfig_GetError && p_Py_InitializeFromInitConfig) {
+		if (init_config(home, executable, err) != 0) {
+			return -1;
+		}
+	} else {
+		// Before 3.14: the legacy call. PYTHONHOME is how the runtime finds
+		// its standard library when the executable (tandem) is not a Python;
+		// the Go side removes it from os.environ again afterwards, so that
+		// subprocesses a handler starts see the environment tandem was given.
+		// (A runtime that cannot find its standard library would end the
+		// process here; Locate checks for it first.)
+		if (home != NULL && home[0] != 0) {
+			setenv("PYTHONHOME", home, 1);
+		}
+		// 0: do not install signal handlers; Go owns the process's signals.
+		p_Py_InitializeEx(0);
 	}
-	// 0: do not install signal handlers; Go owns the process's signals.
-	p_Py_InitializeEx(0);
 	if (!p_Py_IsInitialized()) {
-		*err = fmt_err("Py_InitializeEx did not initialize the runtime");
+		*err = fmt_err("the runtime did not initialize");
 		return -1;
 	}
 	main_tstate = p_PyEval_SaveThread();
@@ -726,7 +773,7 @@ int tdm_call(tdm_worker *w, const char *meta, size_t meta_len, const char *body,
 	char *bp = NULL;
 	Py_ssize_t bn = 0;
 	long status = ok ? p_PyLong_AsLong(st) : -1;
-	if (!ok || status < 100 || status > 599 || p_PyBytes_AsStringAndSize(pbody, &bp, &bn) != 0) {
+	if (!ok || status < 200 || status > 599 || p_PyBytes_AsStringAndSize(pbody, &bp, &bn) != 0) {
 		goto bad;
 	}
 	res->status = (int32_t)status;

@@ -49,9 +49,9 @@ const char *tdm_version(void);
 int tdm_has_subinterpreters(void);
 
 // tdm_initialize starts the runtime on the calling thread, which must stay
-// the same OS thread until tdm_finalize. home may be NULL. Returns -1 and a
-// malloc'd message in *err on failure.
-int tdm_initialize(const char *home, char **err);
+// the same OS thread until tdm_finalize. home and executable (sys.executable)
+// may be NULL. Returns -1 and a malloc'd message in *err on failure.
+int tdm_initialize(const char *home, const char *executable, char **err);
 
 // tdm_finalize ends the runtime. Every worker must have ended before.
 int tdm_finalize(void);

@@ -46,16 +46,23 @@ func samePort(a, b string) bool {
 }
 
 func (d *decoder) checkWorkers(p *Policy) {
-	cpus := d.opts.UsableCPUs
-	if cpus <= 0 || d.workers.node == nil || p.Python.Workers <= cpus || p.Python.Strategy == StrategyPooled {
+	if d.workers.node == nil || p.Python.Strategy == StrategyPooled {
 		return
 	}
 	if s := mappingValue(mappingValue(d.doc.root, "python"), "strategy"); s != nil && d.doc.bad[s] {
 		return
 	}
-	d.problem(d.workers, fmt.Sprintf(
-		"%d workers is more than the %d usable CPUs, which only strategy: pooled allows (strategy is %s): set python.strategy: pooled, or use at most %d workers",
-		p.Python.Workers, cpus, p.Python.Strategy, cpus))
+	if cpus := d.opts.UsableCPUs; cpus > 0 && p.Python.Workers > cpus {
+		d.problem(d.workers, fmt.Sprintf(
+			"%d workers is more than the %d usable CPUs, which only strategy: pooled allows (strategy is %s): set python.strategy: pooled, or use at most %d workers",
+			p.Python.Workers, cpus, p.Python.Strategy, cpus))
+		return
+	}
+	if cores := d.opts.UsableCores; cores > 0 && p.Python.Strategy == StrategyPinned && p.Python.Workers > cores {
+		d.problem(d.workers, fmt.Sprintf(
+			"%d pinned workers need %d physical cores, but the usable CPUs belong to %d: use at most %d workers, or python.strategy: pooled (or auto, which pools when workers outnumber cores)",
+			p.Python.Workers, p.Python.Workers, cores, cores))
+	}
 }
 
 // checkHosts refuses a host claimed twice: a request must belong to

@@ -16,8 +16,8 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/invalid/*.want from the current output")
 
 // invalidOptions are the options every corpus case is checked with; 4
-// usable CPUs makes the worker cases deterministic on any machine.
-var invalidOptions = Options{UsableCPUs: 4}
+// usable CPUs on 2 cores makes the worker cases deterministic on any machine.
+var invalidOptions = Options{UsableCPUs: 4, UsableCores: 2}
 
 // TestInvalidCorpus checks each testdata/invalid/NAME.yaml and compares
 // every problem, in order, with NAME.want. Paths under the corpus folder

@@ -14,6 +14,10 @@ type Options struct {
 	// cgroup limits; more python.workers than this is refused unless
 	// python.strategy is pooled. 0 means unknown, and skips that check.
 	UsableCPUs int
+	// UsableCores is how many physical cores those CPUs belong to; with
+	// python.strategy: pinned every worker needs a core of its own, so more
+	// workers than this is refused. 0 means unknown, and skips that check.
+	UsableCores int
 	// SkipFileChecks skips every check that reads the file system (modules,
 	// body schemas, python.runtime, python.path), for checking a policy on
 	// a machine other than the one that serves it. Paths are still

@@ -275,3 +275,68 @@ func TestVersion(t *testing.T) {
 	assert.Regexp(t, `(?m)^wazero +not linked$`, r.stdout)
 	assert.Regexp(t, `(?m)^cpython +3\.14\.\d+ \(embedded\)$`, r.stdout)
 }
+
+// A runtime that cannot start gives an error naming it, not a crash.
+func TestServeRefusesBrokenRuntime(t *testing.T) {
+	home := os.Getenv("TANDEM_PYTHON_HOME")
+	require.NotEmpty(t, home, "TestMain extracts the embedded runtime")
+	libs, _ := filepath.Glob(filepath.Join(home, "lib", "libpython3.*.so.1.0"))
+	require.Len(t, libs, 1)
+	lib := libs[0]
+	minor := strings.TrimSuffix(strings.TrimPrefix(filepath.Base(lib), "libpython"), ".so.1.0")
+
+	// No standard library at all: refused before Python starts.
+	bare := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(bare, "lib"), 0o755))
+	require.NoError(t, os.Symlink(lib, filepath.Join(bare, "lib", filepath.Base(lib))))
+	// A standard library that is there but broken: CPython fails to start.
+	broken := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(broken, "lib", "python"+minor), 0o755))
+	require.NoError(t, os.Symlink(lib, filepath.Join(broken, "lib", filepath.Base(lib))))
+	require.NoError(t, os.WriteFile(filepath.Join(broken, "lib", "python"+minor, "os.py"), nil, 0o644))
+
+	for name, c := range map[string]struct{ lib, want string }{
+		"no stdlib":     {filepath.Join(bare, "lib", filepath.Base(lib)), "cannot find the standard library"},
+		"broken stdlib": {filepath.Join(broken, "lib", filepath.Base(lib)), "encodings"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			policy := "version: 1\npython:\n  runtime: " + c.lib + "\nroutes:\n  - path: /x\n    handler: {python: m:f}\n"
+			dir := writeFiles(t, map[string]string{"tandem.yaml": policy})
+			r := run(t, dir, "serve", "--listen", "127.0.0.1:0")
+			assert.Equal(t, 1, r.code, "%s", r.stderr)
+			assert.Contains(t, r.stderr, c.want)
+			assert.NotContains(t, r.stderr, "Fatal Python error")
+		})
+	}
+}
+
+// A route that times out answers 504 through the real listener, also when
+// its timeout is the listener's write timeout (the default) or longer.
+func TestServeRouteTimeoutAnswers504(t *testing.T) {
+	policy := `version: 1
+server:
+  timeouts: {write: 1s}
+python:
+  path: [app]
+  workers: 2 # the first request's handler sleeps on after its 504
+  strategy: pooled
+routes:
+  - path: /slow
+    handler: {python: slow:handler}
+  - path: /longer
+    handler: {python: slow:handler}
+    limits: {timeout: 2s}
+`
+	dir := writeFiles(t, map[string]string{"tandem.yaml": policy, "app/slow.py": slowApp})
+	srv := startServe(t, "--policy", filepath.Join(dir, "tandem.yaml"))
+	for _, c := range []struct {
+		path   string
+		status int
+	}{{"/slow?seconds=3", 504}, {"/longer?seconds=1.5", 200}} {
+		resp, err := http.Get("http://" + srv.addr + c.path)
+		require.NoError(t, err, c.path)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, c.status, resp.StatusCode, "%s: %s", c.path, b)
+	}
+}

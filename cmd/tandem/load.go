@@ -21,9 +21,17 @@ func usableCPUs(topo *topology.Topology) int {
 	return len(topo.Usable)
 }
 
+// usableCores is how many physical cores those CPUs belong to, or 0.
+func usableCores(topo *topology.Topology) int {
+	if topo == nil {
+		return 0
+	}
+	return len(topo.PhysicalUsable())
+}
+
 // loadPolicy loads path with the checks serve applies on this machine.
 func loadPolicy(path string, topo *topology.Topology) (*policy.Policy, error) {
-	return policy.Load(path, policy.Options{UsableCPUs: usableCPUs(topo)})
+	return policy.Load(path, policy.Options{UsableCPUs: usableCPUs(topo), UsableCores: usableCores(topo)})
 }
 
 // optionalPolicy loads path when the user named it or, for the default

@@ -468,12 +468,13 @@ def _body(value):
 
 
 def _status(status, who):
-    if type(status) is int and 100 <= status <= 599:
+    # 1xx are interim responses, never the final one a handler returns.
+    if type(status) is int and 200 <= status <= 599:
         return status
-    if isinstance(status, int) and not isinstance(status, bool) and 100 <= int(status) <= 599:
+    if isinstance(status, int) and not isinstance(status, bool) and 200 <= int(status) <= 599:
         return int(status)
     raise _InvalidReturn(
-        "%s gave the status %r: a status must be an int from 100 to 599" % (who, status)
+        "%s gave the status %r: a status must be an int from 200 to 599" % (who, status)
     )
 
 

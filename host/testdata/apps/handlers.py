@@ -57,3 +57,10 @@ def describe(request):
 
 def tagged(request):
     return {"tagged": True}
+
+
+def framing(request):
+    # Headers that belong to the server; tandem drops them and frames the
+    # response itself.
+    return ("hello", 200, {"Content-Length": "100", "Transfer-Encoding": "chunked",
+                           "Connection": "close", "X-Kept": "yes"})

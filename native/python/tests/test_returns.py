@@ -131,9 +131,11 @@ class InvalidReturns(unittest.TestCase):
 
     def test_bad_status(self):
         self.assertServerError(serve(H + "ret_bad_status"), "status 700",
-                               "an int from 100 to 599")
+                               "an int from 200 to 599")
         self.assertServerError(serve(H + "ret_bool_status"), "status True")
         self.assertServerError(serve(H + "ret_response_bad_status"), "status '200'")
+        # 1xx are interim: a handler's response is final.
+        self.assertServerError(serve(H + "ret_interim_status"), "status 103")
 
     def test_bad_tuple_length(self):
         self.assertServerError(serve(H + "ret_long_tuple"), "a tuple of 4 items")
