@@ -4,12 +4,15 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	_ "unsafe" // for go:linkname
 )
 
-// nanotime is a monotonic clock reading in ns.
-func nanotime() int64 { return int64(time.Since(epoch)) }
-
-var epoch = time.Now()
+// nanotime is the runtime's monotonic clock in ns: one vDSO read, where
+// time.Now reads the wall clock as well. The hand-off reads the clock
+// several times per request.
+//
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
 
 // How a request reaches a worker and its response gets back, cheaply.
 //
@@ -56,7 +59,7 @@ const spinGrace = 10 * time.Microsecond
 // for one to free up; it gives up early when done() turns true. The caller
 // releases the slot with p.spinners.Add(-1).
 func (p *Pool) acquireSpin(done func() bool) bool {
-	var deadline time.Time
+	var deadline int64
 	for i := 0; ; i++ {
 		n := p.spinners.Load()
 		if n < p.spinBudget {
@@ -70,8 +73,8 @@ func (p *Pool) acquireSpin(done func() bool) bool {
 		}
 		switch {
 		case i == 0:
-			deadline = time.Now().Add(spinGrace)
-		case i%16 == 0 && time.Now().After(deadline):
+			deadline = nanotime() + int64(spinGrace)
+		case i%16 == 0 && nanotime() > deadline:
 			return false
 		}
 	}
@@ -115,8 +118,8 @@ func (w *worker) spin() (j *job, ok, got bool) {
 		return nil, false, false
 	}
 	p.idle.spinning.Add(1)
-	deadline := time.Now().Add(spin)
-	for left := spin; left > 0 && cSpinWait(p.pending, left); left = time.Until(deadline) {
+	deadline := nanotime() + int64(spin)
+	for left := spin; left > 0 && cSpinWait(p.pending, left); left = time.Duration(deadline - nanotime()) {
 		if j, ok, got = p.take(); got {
 			break // else another worker took it: keep polling
 		}

@@ -359,9 +359,9 @@ func (p *Pool) Do(ctx context.Context, req *Request) (*Response, error) {
 		if woke {
 			wait += wakeCost
 		}
-		deadline := time.Now().Add(wait)
+		deadline := nanotime() + int64(wait)
 		for i := 1; j.state.Load() == jobPending; i++ {
-			if i%64 == 0 && time.Now().After(deadline) {
+			if i%64 == 0 && nanotime() > deadline {
 				break
 			}
 		}

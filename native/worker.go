@@ -142,9 +142,9 @@ func (w *worker) serve(j *job) {
 		// work starts another.
 		p.wakeIfNeeded(j.route)
 	}
-	t0 := time.Now()
+	start := nanotime()
 	w.jobRoute.Store(int32(j.route))
-	w.jobStart.Store(nanotime())
+	w.jobStart.Store(start)
 	buf := outBufs.Get().(*[]byte)
 	r, err := cCall(w.c, j.meta, j.body, *buf)
 	var resp *Response
@@ -161,7 +161,7 @@ func (w *worker) serve(j *job) {
 		outBufs.Put(buf)
 		err = fmt.Errorf("worker %d: %w", w.index, err)
 	}
-	took := time.Since(t0)
+	took := time.Duration(nanotime() - start)
 	w.busy.Add(int64(took))
 	w.served.Add(1)
 	w.jobStart.Store(0)
