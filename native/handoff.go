@@ -95,6 +95,12 @@ func (p *Pool) take() (j *job, ok, got bool) {
 // for its response anyway (see Pool.Do).
 const callerProbe = 8
 
+// spinMisses is how many idle periods in a row must have brought work later
+// than the poll window before a worker stops polling: a single hiccup (the
+// requester descheduled once) should not turn polling off, which would
+// push a fast ping-pong onto the slow path for several rounds.
+const spinMisses = 3
+
 // spinProbe is how often a worker whose requests come too far apart to
 // poll for polls anyway, to notice when they come close together again.
 const spinProbe = 8
@@ -111,7 +117,7 @@ func (w *worker) spin() (j *job, ok, got bool) {
 		return nil, false, false
 	}
 	w.idles++
-	if time.Duration(w.gap) > spin && w.idles%spinProbe != 0 {
+	if w.slowGaps >= spinMisses && w.idles%spinProbe != 0 {
 		return nil, false, false
 	}
 	if !p.acquireSpin(func() bool { return atomic.LoadInt32(p.pending) > 0 }) {
@@ -247,6 +253,7 @@ func (p *Pool) wakeOne() bool {
 	p.idle.parked = p.idle.parked[:n-1]
 	p.idle.nparked.Add(-1)
 	p.idle.mu.Unlock()
+	p.stats.wakes.Add(1)
 	w.wake <- struct{}{}
 	return true
 }

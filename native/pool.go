@@ -116,6 +116,8 @@ type Pool struct {
 	inflight atomic.Int32
 	// probes counts requests that woke a worker; see callerProbe.
 	probes atomic.Uint32
+	// stats counts what the hand-off did.
+	stats struct{ wakes, slowReplies atomic.Uint64 }
 	// running is a snapshot of workers for lock-free reads (freshWorkers);
 	// it is replaced whenever workers is.
 	running atomic.Pointer[[]*worker]
@@ -486,6 +488,21 @@ func (p *Pool) Workers() []WorkerInfo {
 			Served: w.served.Load(), Busy: time.Duration(w.busy.Load())}
 	}
 	return out
+}
+
+// HandoffStats counts how requests crossed between requesters and workers.
+type HandoffStats struct {
+	// Wakes is how many times a requester (or a worker) woke a sleeping
+	// worker: each costs a futex wake and a thread hand-off.
+	Wakes uint64 `json:"wakes"`
+	// SlowReplies is how many responses went to a sleeping requester
+	// through the reaper rather than to one polling for it.
+	SlowReplies uint64 `json:"slow_replies"`
+}
+
+// Handoff returns the pool's hand-off counters.
+func (p *Pool) Handoff() HandoffStats {
+	return HandoffStats{Wakes: p.stats.wakes.Load(), SlowReplies: p.stats.slowReplies.Load()}
 }
 
 // QueueDepth is the number of requests waiting for a worker.

@@ -37,10 +37,11 @@ type worker struct {
 	// reads them to tell a busy worker from a stuck one.
 	jobStart atomic.Int64
 	jobRoute atomic.Int32
-	// gap is a moving average of how long the worker waited for work, in
-	// ns; idles counts its idle periods. Both decide whether it polls.
-	gap   int64
-	idles uint64
+	// slowGaps counts, up to spinMisses, the idle periods in a row in
+	// which work took longer than the poll window to come; idles counts
+	// idle periods. Both decide whether the worker polls.
+	slowGaps int
+	idles    uint64
 }
 
 func (p *Pool) startWorker(i int) (*worker, error) {
@@ -87,7 +88,11 @@ func (w *worker) run(started chan<- error) {
 		if f == nil {
 			// How long work took to come, not how long this worker took to
 			// notice it (which includes waking up when it slept).
-			w.gap += (max(0, j.queued-idleSince) - w.gap) / 4
+			if time.Duration(j.queued-idleSince) > p.cfg.Spin {
+				w.slowGaps = min(w.slowGaps+1, spinMisses)
+			} else {
+				w.slowGaps = 0
+			}
 		}
 		if f != nil {
 			f()
@@ -169,7 +174,8 @@ func (w *worker) serve(j *job) {
 	j.resp, j.err = resp, err
 	switch j.state.Swap(jobDone) {
 	case jobParked:
-		w.pool.reaper.push(j)
+		p.stats.slowReplies.Add(1)
+		p.reaper.push(j)
 	case jobAbandoned:
 		// The requester gave up while we ran it.
 		if resp != nil {
