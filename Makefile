@@ -14,7 +14,7 @@ STATICCHECK_VERSION := v0.8.2
 # tests share that extraction instead of linking 40 MB into every test binary.
 PYTHON_HOME = $$($(GO) run ./internal/pytest/extract)
 
-.PHONY: all build run test test-go lint bench bench-dispatch bench-scaling clean FORCE
+.PHONY: all build guests run test test-go lint bench bench-dispatch bench-scaling clean FORCE
 
 all: build
 
@@ -22,6 +22,11 @@ build: $(BIN)
 
 $(BIN): FORCE
 	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tandem
+
+# The example WebAssembly guests, built from source with upstream Go
+# (GOOS=wasip1, -buildmode=c-shared); Go-built .wasm files are not committed.
+guests:
+	sh examples/guests/build.sh bin/guests
 
 run: build
 	./$(BIN) serve --policy examples/hello/tandem.yaml

@@ -3,12 +3,14 @@ module github.com/tandemhost/tandem
 go 1.26.0
 
 require (
+	github.com/http-wasm/http-wasm-host-go v0.7.0
 	github.com/klauspost/cpuid/v2 v2.4.2
 	github.com/kluctl/go-embed-python v0.0.0-3.14.6-20260610-1
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/spf13/cobra v1.10.2
 	github.com/stretchr/testify v1.12.1
+	github.com/tetratelabs/wazero v1.12.0
 	go.yaml.in/yaml/v3 v3.0.6
 	golang.org/x/sys v0.50.0
 	golang.org/x/text v0.40.0
