@@ -6,13 +6,16 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io/fs"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/http-wasm/http-wasm-host-go/tck"
+	"github.com/labstack/echo/v4"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -78,6 +81,100 @@ func TestCompileRefuses(t *testing.T) {
 			Limits: Limits{Memory: 32 << 20}})
 		assert.NoError(t, err)
 	})
+}
+
+// TestCompileStartFails: a guest that cannot start with its config and
+// limits is refused at load, with an error that names the plugin and says
+// why, in the guest's own words where it has any.
+func TestCompileStartFails(t *testing.T) {
+	engine, _ := testEngine(t)
+	canceled, cancel := context.WithCancel(t.Context())
+	cancel()
+	cases := []struct {
+		name   string
+		file   string
+		config string
+		limits Limits
+		ctx    context.Context
+		want   string
+	}{
+		{name: "trap", file: "trap_start", want: `plugin "trap_start": the guest failed to start with its config and limits: ` +
+			`wasm error: unreachable; fix the plugin's config or its module`},
+		{name: "trap on its config", file: "config_start", config: "!", want: `plugin "config_start": the guest failed to start with its config and limits: ` +
+			`wasm error: unreachable; fix the plugin's config or its module`},
+		{name: "exit", file: "exit_start", want: `plugin "exit_start": the start function exited: build the guest as a reactor ` +
+			`(Go: -buildmode=c-shared; TinyGo: a main that returns)`},
+		{name: "abi violation", file: "method_start", want: `plugin "method_start": the guest broke the http-wasm ABI while starting: ` +
+			`get_method: called while the guest was starting, outside any request`},
+		{name: "the least start timeout", file: "loop_start", limits: Limits{Timeout: 10 * time.Millisecond},
+			want: `plugin "loop_start": the guest did not finish starting within 250ms: ` +
+				`make its initialization shorter or raise limits.timeout`},
+		{name: "limits.timeout", file: "loop_start", limits: Limits{Timeout: 400 * time.Millisecond},
+			want: `plugin "loop_start": the guest did not finish starting within 400ms: `},
+		{name: "canceled", file: "loop_start", ctx: canceled, want: `plugin "loop_start": starting the guest: context canceled`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := c.ctx
+			if ctx == nil {
+				ctx = t.Context()
+			}
+			began := time.Now()
+			p, err := engine.Compile(ctx, PluginConfig{Name: c.file, Wasm: testdata(t, "hostile/"+c.file+".wasm"),
+				Config: []byte(c.config), Limits: c.limits})
+			assert.Nil(t, p)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), c.want)
+			assert.NotContains(t, err.Error(), "\n")
+			assert.Less(t, time.Since(began), max(c.limits.Timeout, minStartTimeout)+time.Second)
+		})
+	}
+	assert.Empty(t, engine.plugins, "no plugin is kept")
+}
+
+// TestCompileKeepsItsInstance: the instance Compile started serves the
+// first pool made, and only that one.
+func TestCompileKeepsItsInstance(t *testing.T) {
+	engine, _ := testEngine(t)
+	plugin := compile(t, engine, "counter", testdata(t, "counter.wasm"), Limits{})
+	first, second := plugin.Pool("acme"), plugin.Pool("")
+	assert.Equal(t, Stats{Size: 1, Idle: 1, Instantiations: 1}, first.Stats())
+	assert.Equal(t, Stats{}, second.Stats())
+
+	e := newEcho()
+	e.GET("/first", echo.WrapHandler(first.Handler()))
+	e.GET("/second", echo.WrapHandler(second.Handler()))
+	get := func(path string) string {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec.Body.String()
+	}
+	assert.Equal(t, "1", get("/first"), "an instance no request had seen")
+	assert.Equal(t, "1", get("/second"))
+	assert.Equal(t, uint64(1), first.Stats().Instantiations)
+	assert.Equal(t, uint64(1), second.Stats().Instantiations)
+
+	t.Run("closed unused", func(t *testing.T) {
+		plugin := compile(t, engine, "noop", testdata(t, "noop.wasm"), Limits{})
+		spare := plugin.spare
+		require.NotNil(t, spare)
+		require.NoError(t, plugin.Close(t.Context()))
+		assert.True(t, spare.mod.IsClosed())
+		assert.Equal(t, Stats{}, plugin.Pool("").Stats(), "a pool of a closed plugin gets nothing")
+	})
+}
+
+// TestGuestWords: Compile quotes the reason a guest gave, on one line and
+// bounded.
+func TestGuestWords(t *testing.T) {
+	goPanic := "panic: auth: config: json: unknown field \"kyes\"\n\ngoroutine 1 [running]:\nmain.setup()\n\t/src/main.go:37 +0x2\n"
+	assert.Equal(t, `panic: auth: config: json: unknown field "kyes"`, guestWords([]byte(goPanic)))
+	assert.Equal(t, "loading; panic: no", guestWords([]byte("loading\n\x00panic:\tno\r\n\nrest")))
+	assert.Empty(t, guestWords(nil))
+	long := guestWords([]byte(strings.Repeat("x", 5000) + " the reason"))
+	assert.Len(t, long, maxStartMessage+3)
+	assert.True(t, strings.HasSuffix(long, " the reason"), "the end is kept")
+	assert.Equal(t, "a \uFFFD b", guestWords([]byte("a \xff b")))
 }
 
 func TestCompilePin(t *testing.T) {

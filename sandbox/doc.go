@@ -23,11 +23,14 @@
 //
 // # What a request gets when a guest misbehaves
 //
-// A trap, an ABI violation (a pointer outside the guest's memory, a request
-// header changed after next, a header too large) or a failed start answers
-// 500; a call that overran its timeout 504; a pool whose instances are all
-// busy past the request's deadline 503 with Retry-After. Each is a JSON
-// body {"error", "status", "request_id"} with a generic message; the guest's
+// Compile starts one instance, so a guest that cannot start at all (a trap
+// or a panic in its start functions, a config it refuses) is an error at
+// load that names the plugin and quotes the guest. Later, a trap, an ABI
+// violation (a pointer outside the guest's memory, a request header
+// changed after next, a header too large) or a failed start answers 500;
+// a call that overran its timeout 504; a pool whose instances are all busy
+// past the request's deadline 503 with Retry-After. Each is a JSON body
+// {"error", "status", "request_id"} with a generic message; the guest's
 // own error text goes only to the log. The instance that failed is thrown
 // away and never serves another request.
 //

@@ -72,6 +72,9 @@ type guestError struct {
 	outcome outcome
 	status  int
 	err     error
+	// said is, for a failed start, the start of what the guest wrote as
+	// it failed (see guestWords): its own account, for Compile's error.
+	said string
 }
 
 func (e *guestError) Error() string {

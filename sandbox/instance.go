@@ -42,21 +42,31 @@ func (p *Pool) instantiate(ctx context.Context) (*instance, error) {
 	inst := &instance{pool: p}
 	cfg := pl.modCfg.WithStdout(&inst.stdout).WithStderr(&inst.stderr)
 	x := &exchange{inst: inst, phase: phaseStart, fn: "start"}
-	sctx, cancel := context.WithTimeout(ctx, max(pl.limits.Timeout, minStartTimeout))
+	sctx, cancel := context.WithTimeout(ctx, pl.limits.startTimeout())
 	defer cancel()
 
 	p.instantiations.Add(1)
 	mod, err := pl.runtime.InstantiateModule(&startCtx{Context: sctx, x: x}, pl.compiled, cfg)
+	// What the guest said as it failed, before the log takes it: a Go
+	// guest's panic message is on stderr, a TinyGo guest's on stdout.
+	var said string
+	if err != nil {
+		said = guestWords(inst.stderr.buf)
+		if said == "" {
+			said = guestWords(inst.stdout.buf)
+		}
+	}
 	inst.flushOutput(x)
 	if err == nil && mod.IsClosed() {
 		// wazero returns no error when a start function exits with 0, but
 		// the module is gone: a WASI command (Go without c-shared) ran its
 		// main and exited.
-		err = errors.New("the start function exited: build the guest as a reactor " +
-			"(Go: -buildmode=c-shared; TinyGo: a main that returns)")
+		err = errCommand
 	}
 	if err != nil {
-		return nil, classify(sctx, "start", err, pl.isClosed())
+		g := classify(sctx, "start", err, pl.isClosed())
+		g.said = said
+		return nil, g
 	}
 	inst.mod = mod
 	inst.handleRequest = mod.ExportedFunction(exportHandleRequest)

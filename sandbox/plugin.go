@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -99,6 +100,9 @@ func (l Limits) withDefaults() (Limits, error) {
 	return l, nil
 }
 
+// startTimeout bounds an instance's start functions.
+func (l Limits) startTimeout() time.Duration { return max(l.Timeout, minStartTimeout) }
+
 // Plugin is a compiled module with its limits and configuration, shared by
 // every route that names it. Each tenant gets its own pool of instances,
 // so tenants never share a guest's memory.
@@ -111,15 +115,24 @@ type Plugin struct {
 	compiled wazero.CompiledModule
 	modCfg   wazero.ModuleConfig
 
-	mu     sync.Mutex
-	pools  map[string]*Pool
+	mu    sync.Mutex
+	pools map[string]*Pool
+	// spare is the instance Compile started, until the first pool made
+	// takes it. It has served no request, so the tenant that gets it
+	// shares nothing with another, and that pool's first request does not
+	// wait for a start (a Go guest's takes milliseconds).
+	spare  *instance
 	closed bool
 }
 
 // Compile checks and compiles a plugin: its pin, its limits, and that it
 // imports only what the host provides and exports what the ABI needs.
-// Every error names the plugin and says what is wrong. Compile does not
-// run the guest: its start functions run when the first instance starts.
+// It then starts one instance with the plugin's config and limits, so
+// that a guest that cannot start (a trap or a panic in its start
+// functions, such as a Go guest refusing its config in init) is an error
+// here, with the guest's own message, instead of a 500 for every request.
+// Every error names the plugin and says what is wrong. The instance
+// started is kept for the first pool made (see Pool).
 func (e *Engine) Compile(ctx context.Context, cfg PluginConfig) (*Plugin, error) {
 	if cfg.Name == "" {
 		return nil, errors.New("sandbox: a plugin needs a name")
@@ -185,9 +198,95 @@ func (e *Engine) Compile(ctx context.Context, cfg PluginConfig) (*Plugin, error)
 			WithRandSource(rand.Reader),
 		pools: make(map[string]*Pool),
 	}
+	inst, err := p.start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p.spare = inst
 	e.register(p)
 	ok = true
 	return p, nil
+}
+
+// errCommand is the error of an instance whose start function exited: a
+// WASI command, not a reactor.
+var errCommand = errors.New("the start function exited: build the guest as a reactor " +
+	"(Go: -buildmode=c-shared; TinyGo: a main that returns)")
+
+// maxStartMessage bounds the guest's own words in Compile's error; the log
+// has the rest of its output.
+const maxStartMessage = 1 << 10
+
+// start starts an instance of p for Compile, in a pool of no tenant yet
+// (Pool gives the instance to the first tenant's), and turns a failure
+// into an error that names the plugin and says why, in the guest's own
+// words where it wrote any.
+func (p *Plugin) start(ctx context.Context) (*instance, error) {
+	pool := newPool(p, "")
+	pool.log = p.engine.log.With("plugin", p.name)
+	inst, err := pool.instantiate(ctx)
+	if err == nil {
+		return inst, nil
+	}
+	var g *guestError
+	if !errors.As(err, &g) {
+		return nil, fmt.Errorf("plugin %q: the guest failed to start: %w", p.name, err)
+	}
+	var abi *abiError
+	switch {
+	case ctx.Err() != nil:
+		return nil, fmt.Errorf("plugin %q: starting the guest: %w", p.name, ctx.Err())
+	case g.outcome == outcomeTimeout:
+		return nil, fmt.Errorf("plugin %q: the guest did not finish starting within %s: "+
+			"make its initialization shorter or raise limits.timeout", p.name, p.limits.startTimeout())
+	case errors.As(g.err, &abi):
+		return nil, fmt.Errorf("plugin %q: the guest broke the http-wasm ABI while starting: %s", p.name, abi)
+	case errors.Is(g.err, errCommand):
+		return nil, fmt.Errorf("plugin %q: %w", p.name, errCommand)
+	}
+	said, more := g.said, " (the log has the guest's whole output)"
+	if said == "" {
+		more = ""
+		// No word from the guest: wazero's reason, such as "wasm error:
+		// unreachable", without the call that failed or its stack trace.
+		first, _, _ := strings.Cut(g.err.Error(), "\n")
+		if i := strings.Index(first, "wasm error: "); i >= 0 {
+			first = first[i:]
+		}
+		said = truncate(printable(first), maxStartMessage)
+	}
+	return nil, fmt.Errorf("plugin %q: the guest failed to start with its config and limits: %s; "+
+		"fix the plugin's config or its module%s", p.name, said, more)
+}
+
+// guestWords is what a guest wrote as it failed, for Compile's error: the
+// first paragraph (a Go panic's message, without the goroutine dump that
+// follows it), its lines joined by "; ", printable, and at most
+// maxStartMessage bytes, keeping the end, where the reason usually is.
+func guestWords(out []byte) string {
+	para, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n\n")
+	var lines []string
+	for _, l := range strings.Split(para, "\n") {
+		if l = printable(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	s := strings.Join(lines, "; ")
+	if len(s) > maxStartMessage {
+		s = "..." + strings.ToValidUTF8(s[len(s)-maxStartMessage:], "")
+	}
+	return s
+}
+
+// printable is s without control characters or runs of spaces.
+func printable(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // instantiateHostModules gives rt the two modules guests import from.
@@ -291,15 +390,20 @@ func (p *Plugin) Name() string { return p.name }
 func (p *Plugin) Limits() Limits { return p.limits }
 
 // Pool returns the tenant's pool of instances of p, the same one each
-// time for the same tenant.
+// time for the same tenant. The first pool made starts with the instance
+// Compile started.
 func (p *Plugin) Pool(tenant string) *Pool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pool, ok := p.pools[tenant]
 	if !ok {
 		pool = newPool(p, tenant)
-		if p.closed {
+		switch {
+		case p.closed:
 			pool.closed = true
+		case p.spare != nil:
+			pool.adopt(p.spare)
+			p.spare = nil
 		}
 		p.pools[tenant] = pool
 	}
@@ -333,8 +437,13 @@ func (p *Plugin) Close(ctx context.Context) error {
 	for _, pool := range p.pools {
 		pools = append(pools, pool)
 	}
+	spare := p.spare
+	p.spare = nil
 	p.mu.Unlock()
 
+	if spare != nil {
+		spare.close()
+	}
 	for _, pool := range pools {
 		pool.close()
 	}

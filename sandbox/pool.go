@@ -80,6 +80,15 @@ func newPool(p *Plugin, tenant string) *Pool {
 	return pool
 }
 
+// adopt makes inst, which Compile started, the first idle instance of p,
+// a pool no request has seen yet.
+func (p *Pool) adopt(inst *instance) {
+	inst.pool = p
+	p.idle = append(p.idle, inst)
+	p.size++
+	p.instantiations.Add(1)
+}
+
 // Tenant is the tenant whose requests the pool serves.
 func (p *Pool) Tenant() string { return p.tenant }
 
