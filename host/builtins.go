@@ -111,7 +111,7 @@ func limitBody(limit policy.Size) echo.MiddlewareFunc {
 				}
 				return errStatus(http.StatusBadRequest, "reading the request body failed")
 			}
-			c.Set(bodyKey, body)
+			setBody(c, body)
 			return next(c)
 		}
 	}
@@ -165,11 +165,25 @@ func withDeadline(timeout time.Duration) echo.MiddlewareFunc {
 			ctx, cancel := context.WithTimeout(r.Context(), timeout)
 			defer cancel()
 			c.SetRequest(r.WithContext(ctx))
-			err := next(c)
-			if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == context.DeadlineExceeded {
-				return errStatus(http.StatusGatewayTimeout, message)
-			}
-			return err
+			c.Set(timeoutKey, message)
+			return deadlineError(c, next(c))
 		}
 	}
+}
+
+// timeoutKey is where withDeadline leaves the message of the route's 504.
+const timeoutKey = "tandem.timeout"
+
+// deadlineError is err, unless err says the request's deadline passed and
+// it did: then the route's 504. Plugins call it too, to answer inside the
+// response they buffer.
+func deadlineError(c echo.Context, err error) error {
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) || c.Request().Context().Err() != context.DeadlineExceeded {
+		return err
+	}
+	message, _ := c.Get(timeoutKey).(string)
+	if message == "" {
+		message = "the request took longer than its timeout"
+	}
+	return errStatus(http.StatusGatewayTimeout, message)
 }

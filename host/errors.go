@@ -18,6 +18,8 @@ type errorBody struct {
 	Error     string `json:"error"`
 	Status    int    `json:"status"`
 	RequestID string `json:"request_id"`
+	// Errors lists what failed, for a 422 from a body schema.
+	Errors []fieldError `json:"errors,omitempty"`
 }
 
 // httpError is an error that is answered with its own status and message.
@@ -26,6 +28,7 @@ type httpError struct {
 	status  int
 	message string
 	header  http.Header // extra response headers, like Retry-After
+	fields  []fieldError
 }
 
 func (e *httpError) Error() string { return strconv.Itoa(e.status) + " " + e.message }
@@ -51,11 +54,12 @@ func statusMessage(status int) string {
 func (s *Server) handleError(err error, c echo.Context) {
 	status, message := http.StatusInternalServerError, "internal server error"
 	var extra http.Header
+	var fields []fieldError
 	var he *httpError
 	var ee *echo.HTTPError
 	switch {
 	case errors.As(err, &he):
-		status, message, extra = he.status, he.message, he.header
+		status, message, extra, fields = he.status, he.message, he.header, he.fields
 	case errors.As(err, &ee):
 		// The router's 404 and 405, or Echo's own errors.
 		status = ee.Code
@@ -77,17 +81,17 @@ func (s *Server) handleError(err error, c echo.Context) {
 			c.Response().Header().Add(k, v)
 		}
 	}
-	writeError(c, status, message)
+	writeError(c, status, message, fields...)
 }
 
 // writeError writes the JSON error body. It encodes by hand into a buffer
 // rather than through c.JSON so that '<', '>' and '&' stay as written, as
 // Python's encoder leaves them.
-func writeError(c echo.Context, status int, message string) {
+func writeError(c echo.Context, status int, message string, fields ...fieldError) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	_ = enc.Encode(errorBody{Error: message, Status: status, RequestID: requestID(c)})
+	_ = enc.Encode(errorBody{Error: message, Status: status, RequestID: requestID(c), Errors: fields})
 	body := bytes.TrimSuffix(b.Bytes(), []byte("\n"))
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)

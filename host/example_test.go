@@ -11,6 +11,7 @@ import (
 // host.New refuses such a policy with the same list.
 func ExampleUnsupported() {
 	const file = `version: 1
+server: {admin: 127.0.0.1:9090}
 routes:
   - path: /hello/:name
     handler: {python: app:hello}
@@ -26,5 +27,5 @@ routes:
 		fmt.Println(p)
 	}
 	// Output:
-	// tandem.yaml:6:15: routes[1].handler.wasm: a WebAssembly handler is not supported by this version of tandem yet
+	// tandem.yaml:2:10: server.admin: the admin listener is not supported by this version of tandem yet
 }

@@ -9,10 +9,10 @@ import (
 	"github.com/tandemhost/tandem/policy"
 )
 
-// A target serves a route once the built-ins have run: the body has been
-// read (see body) and the request's context carries the route's deadline.
-// Python is the only target this version has; Wasm handlers will be
-// another.
+// A target serves a route once the built-ins and middleware have run: the
+// body has been read (see body) and the request's context carries the
+// route's deadline. Python (pythonTarget) and sandboxed guests
+// (wasmTarget) are the two kinds.
 type target interface {
 	serve(c echo.Context) error
 	// String names the target in logs, like "python app:hello".
@@ -22,16 +22,33 @@ type target interface {
 // route is one policy route as the server runs it.
 type route struct {
 	policy  *policy.Route
+	tenant  string
 	maxBody policy.Size
 	timeout time.Duration
-	target  target
+	limiter *bucket // the tenant's rate limit, or nil
+	// middleware are the route's plugins, outermost first; its Python
+	// middleware runs inside the Python target.
+	middleware []echo.MiddlewareFunc
+	schema     *bodySchema // nil without body_schema
+	target     target
 }
 
-// chain is the route's own built-ins, outermost first. Tenant rate
-// limits, body schemas and Wasm middleware take their places here when
-// they come: after the body limit, before or inside the deadline.
+// chain is the route's own stages, outermost first: the tenant's rate
+// limit (before the body is read), the body limit, the deadline, the
+// plugins in the order the policy lists them, and the body schema (after
+// the plugins, which may refuse the request or change its body; before
+// any Python).
 func (r *route) chain() []echo.MiddlewareFunc {
-	return []echo.MiddlewareFunc{limitBody(r.maxBody), withDeadline(r.timeout)}
+	var ch []echo.MiddlewareFunc
+	if r.limiter != nil {
+		ch = append(ch, rateLimit(r.limiter))
+	}
+	ch = append(ch, limitBody(r.maxBody), withDeadline(r.timeout))
+	ch = append(ch, r.middleware...)
+	if r.schema != nil {
+		ch = append(ch, r.schema.check)
+	}
+	return ch
 }
 
 // register adds the route to Echo for its methods, or every method when

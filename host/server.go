@@ -7,12 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/labstack/echo/v4"
 
 	"github.com/tandemhost/tandem/native"
 	"github.com/tandemhost/tandem/policy"
+	"github.com/tandemhost/tandem/sandbox"
 )
 
 // Options are what New needs besides the policy. The zero value serves
@@ -28,6 +29,12 @@ type Options struct {
 	// Plan places the Python workers (see native.MakePlan). A zero Plan
 	// means python.workers workers, at least one, unpinned.
 	Plan native.Plan
+	// Replan places the Python workers of a reloaded policy whose python
+	// section changed; nil means the zero Plan's rule.
+	Replan func(*policy.Policy) (native.Plan, error)
+	// Load reads the policy file again on Reload; nil means policy.Load
+	// with no machine-specific options.
+	Load func(file string) (*policy.Policy, error)
 	// Listen, when set, replaces the policy's server.listen (the CLI's
 	// --listen).
 	Listen string
@@ -36,27 +43,43 @@ type Options struct {
 	NewPool func(native.Config) (*native.Pool, error)
 }
 
-// Server serves one policy: an Echo router, its built-ins and targets, the
-// Python worker pool they share, and the http.Server in front.
+// Server serves a policy and, after each Reload, the policy that replaced
+// it. Everything a policy needs (routers, compiled plugins, the Python
+// worker pool, rate limiters) belongs to a generation; a request runs to
+// its end on the generation it started on, and what a new generation
+// shares with the old one (an unchanged pool or plugin) is handed over
+// rather than rebuilt.
 type Server struct {
-	pol    *policy.Policy
 	log    *slog.Logger
 	rt     *native.Runtime
+	opts   Options
 	listen string
-	echo   *echo.Echo
-	pool   *native.Pool // nil when no route runs Python
 	http   *http.Server
-	routes []*route
+
+	cur atomic.Pointer[generation]
+
+	// mu serializes building, swapping and retiring generations, and
+	// guards everything below.
+	mu       sync.Mutex
+	closed   bool
+	live     []*generation // generations not yet drained, the current one last
+	ids      map[string]int
+	nextID   int
+	py       []*pyPool
+	plugins  map[string]*sharedPlugin
+	engines  map[string]*sandbox.Engine // by cache directory
+	limiters map[string]*bucket         // by tenant and limits
+	retiring sync.WaitGroup
 }
 
-// New builds the server for pol and starts its Python workers. A policy
-// that uses features this version cannot serve is refused with a
-// *policy.Problems naming each use. On error nothing is left running.
+// New builds the server for pol, compiling its plugins and starting its
+// Python workers. A policy that uses features this version cannot serve
+// is refused with a *policy.Problems naming each use. On error nothing is
+// left running.
 func New(ctx context.Context, pol *policy.Policy, opts Options) (*Server, error) {
-	if ps := Unsupported(pol); ps != nil {
-		return nil, &ps
-	}
-	s := &Server{pol: pol, log: opts.Logger, rt: opts.Runtime, listen: opts.Listen}
+	s := &Server{log: opts.Logger, rt: opts.Runtime, opts: opts, listen: opts.Listen,
+		ids: map[string]int{}, plugins: map[string]*sharedPlugin{}, engines: map[string]*sandbox.Engine{},
+		limiters: map[string]*bucket{}}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -66,35 +89,19 @@ func New(ctx context.Context, pol *policy.Policy, opts Options) (*Server, error)
 	if s.listen == "" {
 		s.listen = pol.Server.Listen
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-
-	python, err := s.pythonRoutes()
+	s.mu.Lock()
+	g, err := s.build(ctx, pol, opts.Plan)
+	s.mu.Unlock()
 	if err != nil {
+		s.closeAll(context.Background())
 		return nil, err
 	}
-	if len(python) > 0 {
-		if err := s.startPool(python, opts); err != nil {
-			return nil, err
-		}
-		if err := ctx.Err(); err != nil {
-			_ = s.pool.Close(context.Background())
-			return nil, err
-		}
-	}
-
-	s.echo = echo.New()
-	s.echo.HideBanner, s.echo.HidePort = true, true
-	s.echo.HTTPErrorHandler = s.handleError
-	s.echo.Use(withRequestID, s.recoverPanics)
-	for _, r := range s.routes {
-		r.register(s.echo)
-	}
+	s.live = []*generation{g}
+	s.cur.Store(g)
 
 	t := pol.Server.Timeouts
 	s.http = &http.Server{
-		Handler:           s.echo,
+		Handler:           s,
 		ReadHeaderTimeout: time.Duration(t.ReadHeader),
 		ReadTimeout:       time.Duration(t.Read),
 		WriteTimeout:      time.Duration(t.Write),
@@ -105,84 +112,44 @@ func New(ctx context.Context, pol *policy.Policy, opts Options) (*Server, error)
 	return s, nil
 }
 
-// pythonRoutes compiles the policy's routes and returns the native routes
-// of those served by Python, whose IDs are their index in that list.
-func (s *Server) pythonRoutes() ([]native.Route, error) {
-	var python []native.Route
-	for _, pr := range s.pol.Routes {
-		r := &route{policy: pr, maxBody: pr.MaxBody(s.pol), timeout: time.Duration(pr.Timeout(s.pol))}
-		switch pr.Handler.Kind {
-		case policy.TargetPython, policy.TargetWSGI:
-			if !pr.Trusted(s.pol) {
-				// The checker refuses this already; asking again keeps the
-				// security boundary from resting on one check.
-				return nil, fmt.Errorf("%s: tenant %q is not trusted to run Python", describe(s.pol, pr), pr.Tenant)
-			}
-			var mw []string
-			for _, m := range pr.Middleware {
-				if m.Kind == policy.MiddlewarePython {
-					mw = append(mw, m.Name)
-				}
-			}
-			id := len(python)
-			python = append(python, native.Route{ID: id, Kind: pr.Handler.Kind, Target: pr.Handler.Ref,
-				Middleware: mw, Path: pr.Path, Params: pathParams(pr.Path)})
-			r.target = &pythonTarget{id: id, route: pr, log: s.log}
-		default:
-			// Unsupported has refused every other kind.
-			return nil, fmt.Errorf("%s: %s handlers %s", describe(s.pol, pr), pr.Handler.Kind, notYet)
-		}
-		s.routes = append(s.routes, r)
-	}
-	return python, nil
+// ServeHTTP serves r on the current generation, which it holds until the
+// response is written: a reload meanwhile lets it finish there.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g := s.acquire()
+	defer g.release()
+	g.ServeHTTP(w, r)
 }
 
-// startPool starts the worker pool for the Python routes and hands it to
-// their targets.
-func (s *Server) startPool(routes []native.Route, opts Options) error {
-	iso, downgraded := Isolation(s.pol, s.rt)
-	if downgraded {
-		s.log.Warn("this CPython cannot give each worker its own GIL (3.12 or later can): running isolation shared, one GIL for all workers",
-			"python", s.rt.Version, "policy", s.pol.File)
-	}
-	cfg := native.Config{
-		Workers:   opts.Plan.Workers,
-		CPUs:      opts.Plan.CPUs,
-		Isolation: iso,
-		Path:      s.pol.Python.Path,
-		Init:      s.pol.Python.Init,
-		Routes:    routes,
-		Logger:    s.log,
-	}
-	if cfg.Workers == 0 {
-		cfg.Workers, cfg.CPUs = max(1, s.pol.Python.Workers), nil
-	}
-	newPool := opts.NewPool
-	if newPool == nil {
-		newPool = native.NewPool
-	}
-	pool, err := newPool(cfg)
-	if err != nil {
-		return fmt.Errorf("starting the Python workers for %s: %w", s.pol.File, err)
-	}
-	s.pool = pool
-	for _, r := range s.routes {
-		if t, ok := r.target.(*pythonTarget); ok {
-			t.pool = pool
+// acquire returns the current generation with the request counted in it.
+// A generation being retired takes no new request: the loop then finds
+// the one that replaced it.
+func (s *Server) acquire() *generation {
+	for {
+		g := s.cur.Load()
+		g.active.Add(1)
+		if !g.retiring.Load() {
+			return g
 		}
+		g.release()
+	}
+}
+
+// Handler is the server's HTTP handler (host routing, every built-in and
+// target of the current policy), for tests and for embedding behind
+// another listener.
+func (s *Server) Handler() http.Handler { return s }
+
+// Pool is the current policy's Python worker pool, or nil when no route
+// runs Python.
+func (s *Server) Pool() *native.Pool {
+	if p := s.cur.Load().py; p != nil {
+		return p.pool
 	}
 	return nil
 }
 
-// Handler is the server's HTTP handler (the Echo router with every
-// built-in), for tests and for embedding behind another listener.
-func (s *Server) Handler() http.Handler { return s.echo }
-
-// Pool is the Python worker pool, or nil when no route runs Python.
-func (s *Server) Pool() *native.Pool { return s.pool }
-
-// Policy is the policy the server serves.
-func (s *Server) Policy() *policy.Policy { return s.pol }
+// Policy is the policy the server serves now.
+func (s *Server) Policy() *policy.Policy { return s.cur.Load().pol }
 
 // ListenAndServe listens on the policy's server.listen (or Options.Listen)
 // and serves; see Serve.
@@ -201,13 +168,15 @@ func (s *Server) ListenAndServe() error {
 // the workers.
 func (s *Server) Serve(ln net.Listener) error {
 	workers, version := 0, ""
-	if s.pool != nil {
-		workers = len(s.pool.Workers())
+	if p := s.Pool(); p != nil {
+		workers = len(p.Workers())
 	}
 	if s.rt != nil {
 		version = s.rt.Version
 	}
-	s.log.Info("tandem serving", "addr", ln.Addr().String(), "workers", workers, "python", version)
+	g := s.cur.Load()
+	s.log.Info("tandem serving", "addr", ln.Addr().String(), "workers", workers, "python", version,
+		"routes", len(g.pol.Routes), "plugins", len(g.plugins), "policy", g.pol.File)
 	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serving on %s: %w", ln.Addr(), err)
 	}
@@ -215,11 +184,11 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 // Shutdown stops accepting connections, lets the requests in flight finish
-// and then closes the worker pool, all within the policy's
+// and then closes the worker pools and plugins, all within the policy's
 // timeouts.shutdown (or ctx, if it ends sooner). Connections still open
 // when that runs out are closed, and the error says so.
 func (s *Server) Shutdown(ctx context.Context) error {
-	limit := time.Duration(s.pol.Server.Timeouts.Shutdown)
+	limit := time.Duration(s.Policy().Server.Timeouts.Shutdown)
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var errs []error
@@ -228,10 +197,40 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("requests still running after the shutdown timeout (%s) were cut off: %w",
 			policy.Duration(limit), err))
 	}
-	if s.pool != nil {
-		if err := s.pool.Close(ctx); err != nil {
+	if err := s.closeAll(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	// Pools of replaced policies may still be closing.
+	done := make(chan struct{})
+	go func() { s.retiring.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("the workers of a replaced policy were still stopping at the shutdown timeout (%s)", policy.Duration(limit)))
+	}
+	return errors.Join(errs...)
+}
+
+// closeAll marks the server closed and closes every pool, plugin and
+// engine of every generation: requests still running on them fail.
+func (s *Server) closeAll(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	pools, plugins, engines := s.py, s.plugins, s.engines
+	s.py, s.plugins, s.engines = nil, map[string]*sharedPlugin{}, map[string]*sandbox.Engine{}
+	s.mu.Unlock()
+
+	var errs []error
+	for _, p := range pools {
+		if err := p.pool.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	for _, p := range plugins {
+		_ = p.plugin.Close(ctx)
+	}
+	for _, e := range engines {
+		_ = e.Close(ctx)
 	}
 	return errors.Join(errs...)
 }

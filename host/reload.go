@@ -1,0 +1,144 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/tandemhost/tandem/native"
+	"github.com/tandemhost/tandem/policy"
+)
+
+// Reload reads the policy file again and serves it. The new policy is
+// built beside the running one (plugins compiled, Python workers started
+// or switched to the new routes) and swapped in at once; requests already
+// running finish on the old one, whose pool and plugins are closed when
+// they are done unless the new policy kept them. A policy that does not
+// load or build is refused, with every problem in the error, and the
+// running one keeps serving. Reloads run one at a time.
+func (s *Server) Reload(ctx context.Context) error {
+	file := s.Policy().File
+	load := s.opts.Load
+	if load == nil {
+		load = func(file string) (*policy.Policy, error) { return policy.Load(file, policy.Options{}) }
+	}
+	pol, err := load(file)
+	if err != nil {
+		return err
+	}
+	return s.Replace(ctx, pol)
+}
+
+// Replace serves pol in place of the running policy, as Reload does.
+func (s *Server) Replace(ctx context.Context, pol *policy.Policy) error {
+	began := time.Now()
+	s.mu.Lock()
+	old := s.cur.Load()
+	if err := s.checkReplace(old.pol, pol); err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	g, err := s.build(ctx, pol, native.Plan{})
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	s.live = append(s.live, g)
+	s.cur.Store(g)
+	s.retiring.Add(1)
+	s.mu.Unlock()
+
+	sharedPool := old.py != nil && old.py == g.py
+	s.log.Info("policy reloaded", "policy", pol.File, "digest", short(pol.Digest), "routes", len(pol.Routes),
+		"python", pythonChange(old, g), "plugins", len(g.plugins), "took", time.Since(began).Round(time.Microsecond))
+	_ = sharedPool
+	go s.retire(old)
+	return nil
+}
+
+// checkReplace refuses changes that only a restart can make.
+func (s *Server) checkReplace(old, pol *policy.Policy) error {
+	var ps policy.Problems
+	if pol.Server.Listen != old.Server.Listen && s.opts.Listen == "" {
+		ps = append(ps, pol.Problem(policy.Pos{}, "server.listen",
+			"the listen address cannot change while tandem runs (it is %s): restart tandem to move it", old.Server.Listen))
+	}
+	if pol.Server.Timeouts != old.Server.Timeouts {
+		s.log.Warn("server.timeouts changed: the connection timeouts apply after a restart; route timeouts apply now",
+			"policy", pol.File)
+	}
+	if len(ps) > 0 {
+		return &ps
+	}
+	return nil
+}
+
+// pythonChange says in the reload's log line what happened to the Python
+// workers.
+func pythonChange(old, g *generation) string {
+	switch {
+	case g.py == nil:
+		return "none"
+	case old.py == g.py:
+		return "kept"
+	default:
+		return "new workers"
+	}
+}
+
+// short is a digest's first 12 characters.
+func short(digest string) string {
+	if len(digest) > 12 {
+		return digest[:12]
+	}
+	return digest
+}
+
+// retire waits for old's requests to end, then releases what old alone
+// held.
+func (s *Server) retire(old *generation) {
+	defer s.retiring.Done()
+	old.retire()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.live = slices.DeleteFunc(s.live, func(g *generation) bool { return g == old })
+	if s.closed {
+		return
+	}
+	s.releaseLocked(old)
+}
+
+// releaseLocked drops g's references: a pool or plugin no other live
+// generation holds is closed, and a pool still held serves only the
+// routes of those that hold it. s.mu is held; g is not in s.live.
+func (s *Server) releaseLocked(g *generation) {
+	var errs []error
+	if p := g.py; p != nil {
+		g.py = nil
+		if p.refs--; p.refs == 0 {
+			s.py = slices.DeleteFunc(s.py, func(q *pyPool) bool { return q == p })
+			pool := p.pool
+			s.retiring.Add(1)
+			go func() {
+				defer s.retiring.Done()
+				if err := pool.Close(context.Background()); err != nil {
+					s.log.Warn("closing the Python workers of a replaced policy", "error", err)
+				}
+			}()
+		} else if err := s.syncRoutes(p, nil); err != nil {
+			errs = append(errs, fmt.Errorf("dropping the replaced policy's Python routes: %w", err))
+		}
+	}
+	for _, sp := range g.plugins {
+		if sp.refs--; sp.refs == 0 {
+			delete(s.plugins, sp.key)
+			_ = sp.plugin.Close(context.Background())
+		}
+	}
+	g.plugins = nil
+	if err := errors.Join(errs...); err != nil {
+		s.log.Warn("releasing a replaced policy", "error", err)
+	}
+}
