@@ -117,6 +117,37 @@ func cExec(w *cWorker, src string) error {
 	return nil
 }
 
+// cPrepareRoutes builds a dispatcher for routesJSON on the worker's thread
+// and keeps it aside for cCommitRoutes or cDiscardRoutes. The error is the
+// problem text tandem found in the routes, as cWorkerNew reports it.
+func cPrepareRoutes(w *cWorker, routesJSON string) error {
+	cs := C.CString(routesJSON)
+	defer C.free(unsafe.Pointer(cs))
+	if C.tdm_worker_prepare_routes(w, cs) != 0 {
+		return takeWorkerErr(w, "building the Python routes failed")
+	}
+	return nil
+}
+
+// cCommitRoutes makes the dispatcher cPrepareRoutes built the worker's own,
+// on its thread; without one it does nothing.
+func cCommitRoutes(w *cWorker) { C.tdm_worker_commit_routes(w) }
+
+// cDiscardRoutes drops the dispatcher cPrepareRoutes built, on the worker's
+// thread; without one it does nothing.
+func cDiscardRoutes(w *cWorker) { C.tdm_worker_discard_routes(w) }
+
+// takeWorkerErr returns w->err as an error and clears it.
+func takeWorkerErr(w *cWorker, fallback string) error {
+	if w.err == nil {
+		return errors.New(fallback)
+	}
+	err := errors.New(C.GoString(w.err))
+	C.free(unsafe.Pointer(w.err))
+	w.err = nil
+	return err
+}
+
 // callResult is what one call produced; data aliases out or the worker's
 // overflow buffer and is valid until the worker's next call.
 type callResult struct {

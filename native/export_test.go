@@ -1,6 +1,9 @@
 package native
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // DirectCalls runs n calls of req on worker 0's own thread, with no queue
 // and no hand-off: the baseline the pool's dispatch overhead is measured
@@ -22,3 +25,32 @@ func (p *Pool) DirectCalls(n int, req *Request) (time.Duration, error) {
 	})
 	return took, err
 }
+
+// CallOn runs req on worker i's own thread, outside the queue, so a test
+// can see what one given worker serves.
+func (p *Pool) CallOn(i int, req *Request) (*Response, error) {
+	p.wmu.Lock()
+	w := p.workers[i]
+	p.wmu.Unlock()
+	var resp *Response
+	var err error
+	ran := w.onThread(func() {
+		buf := outBufs.Get().(*[]byte)
+		var r callResult
+		if r, err = cCall(w.c, appendMeta(nil, req), req.Body, *buf); err != nil {
+			outBufs.Put(buf)
+			return
+		}
+		resp = &Response{Worker: w.index}
+		if err = decodeOutput(r, buf, resp); err != nil {
+			resp = nil
+		}
+	})
+	if !ran {
+		return nil, ErrClosed
+	}
+	return resp, err
+}
+
+// ServiceCounter returns the service-time counter of route id, or nil.
+func (p *Pool) ServiceCounter(id int) *atomic.Int64 { return p.service.Load().get(id) }

@@ -208,9 +208,9 @@ func (p *Pool) wakeIfNeeded(route int) bool {
 	if p.idle.spinning.Load() > 0 || p.idle.nparked.Load() == 0 {
 		return false
 	}
-	if route >= 0 && route < len(p.service) {
+	if s := p.service.Load().get(route); s != nil {
 		if fresh := p.freshWorkers(); fresh > 0 {
-			wait := time.Duration(int64(len(p.queue)) * p.service[route].Load() / int64(fresh))
+			wait := time.Duration(int64(len(p.queue)) * s.Load() / int64(fresh))
 			if wait < wakeCost {
 				return false // a running worker takes it from the queue before parking
 			}
@@ -224,6 +224,7 @@ func (p *Pool) wakeIfNeeded(route int) bool {
 func (p *Pool) freshWorkers() int {
 	now := nanotime()
 	fresh := 0
+	service := p.service.Load()
 	for _, w := range *p.running.Load() {
 		start := w.jobStart.Load()
 		if start == 0 {
@@ -231,8 +232,8 @@ func (p *Pool) freshWorkers() int {
 		}
 		route := int(w.jobRoute.Load())
 		usual := int64(wakeCost)
-		if route >= 0 && route < len(p.service) {
-			usual += 2 * p.service[route].Load()
+		if s := service.get(route); s != nil {
+			usual += 2 * s.Load()
 		}
 		if now-start < usual {
 			fresh++

@@ -102,8 +102,10 @@ type Pool struct {
 	senders   atomic.Int32
 	closeOnce sync.Once
 	stopped   chan struct{} // closed when every worker has ended
-	wmu       sync.Mutex    // guards workers
-	// restartMu serializes Restart calls.
+	// wmu guards workers, and cfg.Routes for the readers that do not hold
+	// restartMu (Config): SetRoutes holds both to change it.
+	wmu sync.Mutex
+	// restartMu serializes Restart and SetRoutes.
 	restartMu sync.Mutex
 	workers   []*worker
 	wg        sync.WaitGroup
@@ -130,9 +132,9 @@ type Pool struct {
 	idle idleWorkers
 	// reaper wakes sleeping requesters; see reaper.go.
 	reaper *reaper
-	// service holds each route's recent service time in ns (an EWMA),
-	// indexed by Route.ID, to decide whether a requester should poll.
-	service []atomic.Int64
+	// service holds each route's recent service time, to decide whether a
+	// requester should poll; SetRoutes replaces it.
+	service atomic.Pointer[serviceTimes]
 }
 
 // NewPool starts cfg.Workers workers on the initialized runtime. It returns
@@ -173,13 +175,14 @@ func NewPool(cfg Config) (*Pool, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	maxID := 0
-	for _, r := range cfg.Routes {
-		maxID = max(maxID, r.ID)
+	if err := checkRouteIDs(cfg.Routes); err != nil {
+		return nil, err
 	}
+	cfg.Routes = cloneRoutes(cfg.Routes)
 	p := &Pool{cfg: cfg, rt: rt, log: cfg.Logger, queue: make(chan *job, cfg.Queue), src: moduleSource,
 		closing: make(chan struct{}), stopped: make(chan struct{}),
-		pending: cAllocCounter(), service: make([]atomic.Int64, maxID+1), spinBudget: int32(cfg.SpinBudget)}
+		pending: cAllocCounter(), spinBudget: int32(cfg.SpinBudget)}
+	p.service.Store(newServiceTimes(cfg.Routes, nil))
 	r, err := newReaper()
 	if err != nil {
 		cFreeCounter(p.pending)
@@ -255,8 +258,13 @@ func firstErr(errs []error) error {
 // StartTime is how long NewPool took to create every worker.
 func (p *Pool) StartTime() time.Duration { return p.startTime }
 
-// Config returns the configuration the pool runs.
-func (p *Pool) Config() Config { return p.cfg }
+// Config returns the configuration the pool runs; its Routes are the last
+// ones SetRoutes gave, if it was called.
+func (p *Pool) Config() Config {
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	return p.cfg
+}
 
 func (p *Pool) cpu(i int) int {
 	if p.cfg.CPUs == nil {
@@ -290,16 +298,9 @@ func (p *Pool) setupJSON(index, cpu int) string {
 	return string(b)
 }
 
-func (p *Pool) routesJSON() string {
-	routes := make([]Route, len(p.cfg.Routes))
-	for i, r := range p.cfg.Routes {
-		r.Middleware = nonNil(r.Middleware)
-		r.Params = nonNil(r.Params)
-		routes[i] = r
-	}
-	b, _ := json.Marshal(map[string]any{"routes": routes})
-	return string(b)
-}
+// routesJSON is the current routes' configuration for a starting worker;
+// the caller is NewPool or holds restartMu, so cfg.Routes does not change.
+func (p *Pool) routesJSON() string { return routesJSON(p.cfg.Routes) }
 
 func nonNil(s []string) []string {
 	if s == nil {
@@ -392,18 +393,19 @@ func (p *Pool) Do(ctx context.Context, req *Request) (*Response, error) {
 // never polls for a worker it had to wake: that worker may need the very CPU
 // the poll would hold.)
 func (p *Pool) shouldPoll(route int, inflight int32) bool {
-	if p.cfg.CallerSpin <= 0 || int(inflight) > p.cfg.Workers || route < 0 || route >= len(p.service) {
+	if p.cfg.CallerSpin <= 0 || int(inflight) > p.cfg.Workers {
 		return false
 	}
-	return p.service[route].Load() < int64(p.cfg.CallerSpin)
+	s := p.service.Load().get(route)
+	return s != nil && s.Load() < int64(p.cfg.CallerSpin)
 }
 
 // observe folds one service time into the route's moving average.
 func (p *Pool) observe(route int, d time.Duration) {
-	if route < 0 || route >= len(p.service) {
+	s := p.service.Load().get(route)
+	if s == nil {
 		return
 	}
-	s := &p.service[route]
 	old := s.Load()
 	s.Store(old + (int64(d)-old)/8)
 }
@@ -443,7 +445,8 @@ func (p *Pool) shutdown() {
 
 // Restart replaces worker i with a fresh interpreter: the new worker starts
 // first, then the old one finishes its current request and ends, so the pool
-// never has fewer workers than configured.
+// never has fewer workers than configured. The new worker serves the routes
+// the pool serves now, the last ones SetRoutes gave if it was called.
 func (p *Pool) Restart(i int) error {
 	p.restartMu.Lock() // one restart at a time
 	defer p.restartMu.Unlock()

@@ -369,6 +369,34 @@ static PyObject *tandem_module(const char *src, char **err) {
 	return mod;
 }
 
+// new_dispatcher calls mod._new_dispatcher(routes_json) with the worker's
+// thread state attached. Returns the dispatcher (new reference), or NULL with
+// a malloc'd message in *err: the problems tandem found in the routes.
+static PyObject *new_dispatcher(PyObject *mod, const char *routes_json, char **err) {
+	PyObject *r = call_str(mod, "_new_dispatcher", routes_json); // new: (dispatch, error)
+	if (r == NULL) {
+		*err = take_exception("tandem._new_dispatcher");
+		return NULL;
+	}
+	if (p_PyTuple_Size(r) != 2) {
+		p_PyErr_Clear();
+		p_Py_DecRef(r);
+		*err = fmt_err("tandem._new_dispatcher did not return a (dispatch, error) pair");
+		return NULL;
+	}
+	PyObject *dispatch = p_PyTuple_GetItem(r, 0); // borrowed
+	PyObject *perr = p_PyTuple_GetItem(r, 1);     // borrowed
+	if (perr != py_none || dispatch == py_none) {
+		char *text = perr != py_none ? dup_py_str(perr) : NULL;
+		*err = text ? text : fmt_err("tandem._new_dispatcher returned no dispatcher");
+		p_Py_DecRef(r);
+		return NULL;
+	}
+	p_Py_IncRef(dispatch); // new
+	p_Py_DecRef(r);
+	return dispatch;
+}
+
 // start_worker runs the Python half of worker creation with w->tstate
 // attached. Returns 0, or -1 with *err set.
 static int start_worker(tdm_worker *w, const char *src, const char *setup_json,
@@ -393,29 +421,13 @@ static int start_worker(tdm_worker *w, const char *src, const char *setup_json,
 	}
 	p_Py_DecRef(r);
 
-	r = call_str(mod, "_new_dispatcher", routes_json); // new: (dispatch, error)
-	p_Py_DecRef(mod);
-	if (r == NULL) {
-		*err = take_exception("tandem._new_dispatcher");
+	PyObject *dispatch = new_dispatcher(mod, routes_json, err); // new
+	if (dispatch == NULL) {
+		p_Py_DecRef(mod);
 		return -1;
 	}
-	if (p_PyTuple_Size(r) != 2) {
-		p_PyErr_Clear();
-		p_Py_DecRef(r);
-		*err = fmt_err("tandem._new_dispatcher did not return a (dispatch, error) pair");
-		return -1;
-	}
-	PyObject *dispatch = p_PyTuple_GetItem(r, 0); // borrowed
-	PyObject *perr = p_PyTuple_GetItem(r, 1);     // borrowed
-	if (perr != py_none || dispatch == py_none) {
-		char *text = perr != py_none ? dup_py_str(perr) : NULL;
-		*err = text ? text : fmt_err("tandem._new_dispatcher returned no dispatcher");
-		p_Py_DecRef(r);
-		return -1;
-	}
-	p_Py_IncRef(dispatch);
-	w->dispatch = dispatch; // new: owned by the worker until tdm_worker_end
-	p_Py_DecRef(r);
+	w->dispatch = dispatch; // owned by the worker until tdm_worker_end
+	w->module = mod;        // likewise, for tdm_worker_prepare_routes
 	return 0;
 }
 
@@ -516,9 +528,12 @@ void tdm_worker_end(tdm_worker *w) {
 	}
 	PyThreadState *ts = w->tstate;
 	p_PyEval_RestoreThread(ts);
-	if (w->dispatch != NULL) {
-		p_Py_DecRef(w->dispatch);
-		w->dispatch = NULL;
+	void **refs[3] = {&w->dispatch, &w->next, &w->module};
+	for (int i = 0; i < 3; i++) {
+		if (*refs[i] != NULL) {
+			p_Py_DecRef((PyObject *)*refs[i]);
+			*refs[i] = NULL;
+		}
 	}
 	if (w->own_gil) {
 		// Waits for the interpreter's non-daemon threads, runs atexit
@@ -530,6 +545,50 @@ void tdm_worker_end(tdm_worker *w) {
 	free(w->big);
 	free(w->err);
 	free(w);
+}
+
+int tdm_worker_prepare_routes(tdm_worker *w, const char *routes_json) {
+	free(w->err);
+	w->err = NULL;
+	p_PyEval_RestoreThread(w->tstate);
+	if (w->next != NULL) {
+		p_Py_DecRef(w->next);
+		w->next = NULL;
+	}
+	// Modules the workers imported before come from sys.modules; new ones
+	// are imported here, under this worker's GIL.
+	PyObject *dispatch = new_dispatcher(w->module, routes_json, &w->err); // new
+	w->next = dispatch;
+	p_PyEval_SaveThread();
+	if (dispatch == NULL) {
+		if (w->err == NULL) {
+			w->err = fmt_err("building the Python routes failed");
+		}
+		return -1;
+	}
+	return 0;
+}
+
+void tdm_worker_commit_routes(tdm_worker *w) {
+	if (w->next == NULL) {
+		return;
+	}
+	p_PyEval_RestoreThread(w->tstate);
+	PyObject *old = w->dispatch;
+	w->dispatch = w->next;
+	w->next = NULL;
+	p_Py_DecRef(old); // may free the routes no dispatcher serves any more
+	p_PyEval_SaveThread();
+}
+
+void tdm_worker_discard_routes(tdm_worker *w) {
+	if (w->next == NULL) {
+		return;
+	}
+	p_PyEval_RestoreThread(w->tstate);
+	p_Py_DecRef(w->next);
+	w->next = NULL;
+	p_PyEval_SaveThread();
 }
 
 int tdm_exec(tdm_worker *w, const char *src) {

@@ -29,6 +29,8 @@ typedef struct tdm_worker tdm_worker;
 struct tdm_worker {
 	void *tstate;    // this worker's PyThreadState, created on its own OS thread
 	void *dispatch;  // the dispatcher callable (a strong reference)
+	void *next;      // a dispatcher built by tdm_worker_prepare_routes, not yet in use (strong), or NULL
+	void *module;    // the interpreter's tandem module (a strong reference)
 	int own_gil;     // 1: tstate belongs to a sub-interpreter this worker owns
 	int64_t interp_id;
 	char *big;       // grown on demand for outputs that do not fit the caller's buffer
@@ -84,6 +86,18 @@ void tdm_release_big(tdm_worker *w, size_t keep);
 // tdm_exec runs Python source in the worker's interpreter (tests and
 // diagnostics). Returns -1 with the error in w->err.
 int tdm_exec(tdm_worker *w, const char *src);
+
+// Replacing the routes of running workers, all or nothing across a pool:
+// tdm_worker_prepare_routes builds a dispatcher for routes_json with
+// tandem._new_dispatcher and keeps it aside in w->next (replacing any kept
+// before); it returns -1 with the problem in w->err when the routes cannot be
+// built. tdm_worker_commit_routes then makes w->next the dispatcher and drops
+// the old one; tdm_worker_discard_routes drops w->next instead. Each runs on
+// the worker's own thread, between requests; tdm_worker_end drops a
+// dispatcher still kept aside.
+int tdm_worker_prepare_routes(tdm_worker *w, const char *routes_json);
+void tdm_worker_commit_routes(tdm_worker *w);
+void tdm_worker_discard_routes(tdm_worker *w);
 
 // tdm_spin_wait polls *pending until it is positive or ns pass, and says
 // which happened. Idle workers wait here rather than in Go: a goroutine in a
