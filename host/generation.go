@@ -16,7 +16,6 @@ import (
 
 	"github.com/tandemhost/tandem/native"
 	"github.com/tandemhost/tandem/policy"
-	"github.com/tandemhost/tandem/sandbox"
 )
 
 // generation is one policy as served: its routers, the targets behind
@@ -32,11 +31,10 @@ type generation struct {
 	fallback *echo.Echo
 
 	routes  []*route
-	py      *pyPool          // nil when no route runs Python
-	pyRoute []native.Route   // the routes this generation needs of py
-	plugins []*sharedPlugin  // every plugin it holds a reference to
-	pyKey   string           // fingerprint of the python section and files
-	engine  *sandbox.Engine  // the engine its plugins were compiled on
+	py      *pyPool         // nil when no route runs Python
+	pyRoute []native.Route  // the routes this generation needs of py
+	plugins []*sharedPlugin // every plugin it holds a reference to
+	pyKey   string          // fingerprint of the python section and files
 	tenants map[string]*bucket
 
 	// active counts requests running on the generation; retiring, once

@@ -28,8 +28,11 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	// Every pool must be closed before Python can be finalized.
-	if shared.srv != nil {
-		if err := shared.srv.Shutdown(context.Background()); err != nil {
+	for _, srv := range []*Server{shared.srv, full.srv} {
+		if srv == nil {
+			continue
+		}
+		if err := srv.Shutdown(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, "shutdown:", err)
 			code = 1
 		}

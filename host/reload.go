@@ -50,10 +50,8 @@ func (s *Server) Replace(ctx context.Context, pol *policy.Policy) error {
 	s.retiring.Add(1)
 	s.mu.Unlock()
 
-	sharedPool := old.py != nil && old.py == g.py
 	s.log.Info("policy reloaded", "policy", pol.File, "digest", short(pol.Digest), "routes", len(pol.Routes),
 		"python", pythonChange(old, g), "plugins", len(g.plugins), "took", time.Since(began).Round(time.Microsecond))
-	_ = sharedPool
 	go s.retire(old)
 	return nil
 }

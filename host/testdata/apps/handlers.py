@@ -64,3 +64,8 @@ def framing(request):
     # response itself.
     return ("hello", 200, {"Content-Length": "100", "Transfer-Encoding": "chunked",
                            "Connection": "close", "X-Kept": "yes"})
+
+
+def gated(request):
+    # What the gate plugin set on the request it passed on.
+    return {"gate": request.headers.get("X-Gate"), "body": request.body.decode()}
