@@ -3,6 +3,7 @@ module github.com/tandemhost/tandem
 go 1.26.0
 
 require (
+	github.com/fsnotify/fsnotify v1.10.1
 	github.com/http-wasm/http-wasm-host-go v0.7.0
 	github.com/klauspost/cpuid/v2 v2.4.2
 	github.com/kluctl/go-embed-python v0.0.0-3.14.6-20260610-1

@@ -49,10 +49,11 @@ func TestHelloReadme(t *testing.T) {
 	logs := srv.logs()
 	assert.Regexp(t, `level=ERROR msg="python error" request_id=[A-Z2-7]{26} route=/error worker=\d detail=".*Traceback.*this handler fails on purpose`, logs)
 
-	// SIGHUP does not stop it (reload comes later); SIGTERM does, with 0.
+	// SIGHUP reloads the policy without stopping; SIGTERM stops, with 0.
 	require.NoError(t, srv.cmd.Process.Signal(syscall.SIGHUP))
-	require.Eventually(t, func() bool { return strings.Contains(srv.logs(), "reload is not supported yet") },
+	require.Eventually(t, func() bool { return strings.Contains(srv.logs(), `msg="policy reloaded"`) },
 		10*time.Second, 10*time.Millisecond)
+	assert.Contains(t, srv.logs(), "python=kept")
 	got := curl(t, srv.addr, []string{"-si", "localhost:8080/hello/again"})
 	assert.Contains(t, got, `{"hello":"again"}`)
 	assert.Equal(t, 0, srv.stop(t, syscall.SIGTERM), srv.logs())

@@ -15,28 +15,38 @@ import (
 	"github.com/tandemhost/tandem/host"
 	"github.com/tandemhost/tandem/native"
 	"github.com/tandemhost/tandem/native/topology"
+	"github.com/tandemhost/tandem/policy"
 )
 
 func newServe(stderr io.Writer) *cobra.Command {
 	var policyPath, listen string
+	var noWatch bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a policy",
 		Long: `Serve the policy file (default ./tandem.yaml) until SIGINT or SIGTERM, which
 stop accepting connections, let requests in flight finish within
 server.timeouts.shutdown and exit 0. One line with the listen address is
-logged when the server is ready.`,
+logged when the server is ready.
+
+SIGHUP, or a change of the policy file, reloads it: a valid policy is
+built beside the running one and replaces it at once, requests in flight
+finishing on the old one; an invalid one is refused, its problems logged,
+and the running policy keeps serving. Python workers are replaced only
+when the python section or the files under python.path changed, plugins
+only when their module, config or limits did.`,
 		Args: cobra.NoArgs,
 		RunE: work(func(cmd *cobra.Command, args []string) error {
-			return serve(policyPath, listen, stderr)
+			return serve(policyPath, listen, !noWatch, stderr)
 		}),
 	}
 	cmd.Flags().StringVar(&policyPath, "policy", defaultPolicy, "policy file")
 	cmd.Flags().StringVar(&listen, "listen", "", "listen address, host:port (overrides server.listen; port 0 picks one)")
+	cmd.Flags().BoolVar(&noWatch, "no-watch", false, "do not reload when the policy file changes (SIGHUP still reloads)")
 	return cmd
 }
 
-func serve(policyPath, listen string, stderr io.Writer) error {
+func serve(policyPath, listen string, watch bool, stderr io.Writer) error {
 	log := slog.Default()
 	topo, err := topology.Detect()
 	if err != nil {
@@ -72,9 +82,29 @@ func serve(policyPath, listen string, stderr io.Writer) error {
 		log.Debug("placement reason", "reason", r)
 	}
 
-	srv, err := host.New(context.Background(), pol, host.Options{Logger: log, Runtime: rt, Plan: plan, Listen: listen})
+	replan := func(pol *policy.Policy) (native.Plan, error) {
+		iso, _ := host.Isolation(pol, rt)
+		plan, err := native.MakePlan(topo, native.PlanInput{Workers: pol.Python.Workers,
+			Strategy: pol.Python.Strategy, Isolation: iso})
+		if err == nil && plan.GOMAXPROCS > runtime.GOMAXPROCS(0) {
+			runtime.GOMAXPROCS(plan.GOMAXPROCS)
+		}
+		return plan, err
+	}
+	load := func(file string) (*policy.Policy, error) { return loadPolicy(file, topo) }
+	srv, err := host.New(context.Background(), pol, host.Options{Logger: log, Runtime: rt, Plan: plan,
+		Replan: replan, Load: load, Listen: listen})
 	if err != nil {
 		return finalize(err)
+	}
+	watchCtx, stopWatching := context.WithCancel(context.Background())
+	defer stopWatching()
+	if watch {
+		go func() {
+			if err := srv.WatchPolicy(watchCtx); err != nil {
+				log.Warn("the policy file is not watched; SIGHUP still reloads it", "error", err)
+			}
+		}()
 	}
 
 	signals := make(chan os.Signal, 2)
@@ -89,7 +119,8 @@ wait:
 		select {
 		case sig := <-signals:
 			if sig == syscall.SIGHUP {
-				log.Warn("reload is not supported yet; the current policy keeps serving", "signal", sig.String())
+				log.Info("reloading the policy", "signal", sig.String(), "policy", srv.Policy().File)
+				_ = srv.ReloadAndLog(context.Background(), sig.String())
 				continue
 			}
 			log.Info("shutting down", "signal", sig.String())
@@ -99,6 +130,7 @@ wait:
 		}
 	}
 
+	stopWatching()
 	done := make(chan error, 1)
 	go func() { done <- srv.Shutdown(context.Background()) }()
 	var shutdownErr error
