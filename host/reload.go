@@ -58,17 +58,13 @@ func (s *Server) Replace(ctx context.Context, pol *policy.Policy) error {
 
 // checkReplace refuses changes that only a restart can make.
 func (s *Server) checkReplace(old, pol *policy.Policy) error {
-	var ps policy.Problems
 	if pol.Server.Listen != old.Server.Listen && s.opts.Listen == "" {
-		ps = append(ps, pol.Problem(policy.Pos{}, "server.listen",
-			"the listen address cannot change while tandem runs (it is %s): restart tandem to move it", old.Server.Listen))
+		return fmt.Errorf("%s: server.listen: the listen address cannot change while tandem runs (it is %s, the new policy says %s): restart tandem to move it",
+			pol.File, old.Server.Listen, pol.Server.Listen)
 	}
 	if pol.Server.Timeouts != old.Server.Timeouts {
-		s.log.Warn("server.timeouts changed: the connection timeouts apply after a restart; route timeouts apply now",
+		s.log.Warn("server.timeouts changed: routes' deadlines follow at once, the listener's connection timeouts after a restart",
 			"policy", pol.File)
-	}
-	if len(ps) > 0 {
-		return &ps
 	}
 	return nil
 }
