@@ -243,3 +243,20 @@ func TestReloadUnderLoad(t *testing.T) {
 	assert.Zero(t, failed.Load(), "failed requests out of %d", sent.Load())
 	assert.Greater(t, sent.Load(), int64(50))
 }
+
+// TestReloadSharedIsolation: in shared isolation the workers share the
+// main interpreter's modules, so new workers must not get the old ones.
+func TestReloadSharedIsolation(t *testing.T) {
+	dir := reloadDir(t)
+	srv, _ := startReloadable(t, dir, reloadPolicy("  workers: 1\n  isolation: shared\n", baseRoutes))
+	assert.JSONEq(t, `{"hello":"x"}`, request(srv, "GET", "", "/hello/x", "").Body.String())
+	old := srv.Pool()
+
+	src := filepath.Join(dir, "apps", "handlers.py")
+	b, err := os.ReadFile(src)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(src, []byte(strings.Replace(string(b), `{"hello": name}`, `{"shared": name}`, 1)), 0o644))
+	require.NoError(t, srv.Reload(context.Background()))
+	assert.NotSame(t, old, srv.Pool())
+	assert.JSONEq(t, `{"shared":"x"}`, request(srv, "GET", "", "/hello/x", "").Body.String())
+}
