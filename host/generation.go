@@ -128,6 +128,18 @@ func (s *Server) build(ctx context.Context, pol *policy.Policy, plan native.Plan
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	// Before any module is imported: the checker refuses this already;
+	// asking again keeps the security boundary from resting on one check.
+	for _, pr := range pol.Routes {
+		if pr.Handler.Native() && !pr.Trusted(pol) {
+			return nil, fmt.Errorf("%s: tenant %q is not trusted to run Python", describe(pol, pr), pr.Tenant)
+		}
+		for _, m := range pr.Middleware {
+			if m.Kind == policy.MiddlewarePython && !pr.Trusted(pol) {
+				return nil, fmt.Errorf("%s: tenant %q is not trusted to run Python middleware %s", describe(pol, pr), pr.Tenant, m.Name)
+			}
+		}
+	}
 
 	targets, err := s.preparePlugins(ctx, g)
 	if err != nil {
@@ -251,11 +263,6 @@ func (g *generation) compileRoute(pr *policy.Route, sb sandboxTargets, pyIndex *
 		limiter: g.tenants[pr.Tenant], tenant: pr.Tenant, middleware: sb.middleware}
 	switch pr.Handler.Kind {
 	case policy.TargetPython, policy.TargetWSGI:
-		if !pr.Trusted(pol) {
-			// The checker refuses this already; asking again keeps the
-			// security boundary from resting on one check.
-			return nil, fmt.Errorf("%s: tenant %q is not trusted to run Python", describe(pol, pr), pr.Tenant)
-		}
 		nr := g.pyRoute[*pyIndex]
 		*pyIndex++
 		r.target = &pythonTarget{pool: g.py.pool, id: nr.ID, route: pr, log: g.s.log}

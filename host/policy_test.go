@@ -180,3 +180,53 @@ func TestTenantRateLimit(t *testing.T) {
 	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
 	assert.JSONEq(t, `{"error":"tenant \"acme\" is over its rate limit (1/s, burst 2)","status":429,"request_id":"r3"}`, rec.Body.String())
 }
+
+// TestHostRefusesUntrustedPython: the checker refuses Python on an
+// untrusted tenant's route; the host asks again, so a policy built any
+// other way cannot get native code onto such a route either.
+func TestHostRefusesUntrustedPython(t *testing.T) {
+	for _, kind := range []string{policy.TargetPython, policy.TargetWSGI} {
+		pol, err := policy.Load("testdata/full.yaml", policy.Options{})
+		require.NoError(t, err)
+		r := pol.Routes[6] // acme's /hello
+		require.Equal(t, "acme", r.Tenant)
+		r.Handler = policy.Target{Kind: kind, Ref: "handlers:hello", Pos: r.Handler.Pos}
+		pol.Routes = []*policy.Route{r}
+		_, err = New(context.Background(), pol, Options{Runtime: rt, Logger: slog.New(slog.DiscardHandler)})
+		require.Error(t, err, kind)
+		assert.Contains(t, err.Error(), `tenant "acme" is not trusted to run Python`)
+	}
+	pol, err := policy.Load("testdata/full.yaml", policy.Options{})
+	require.NoError(t, err)
+	r := pol.Routes[6]
+	r.Middleware = []policy.Middleware{{Kind: policy.MiddlewarePython, Name: "mw:tag"}}
+	pol.Routes = []*policy.Route{r}
+	_, err = New(context.Background(), pol, Options{Runtime: rt, Logger: slog.New(slog.DiscardHandler)})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `tenant "acme" is not trusted to run Python middleware mw:tag`)
+}
+
+// TestTenantMemoryCap: a tenant whose memory limit is below a plugin's
+// gets the plugin compiled with the tenant's limit.
+func TestTenantMemoryCap(t *testing.T) {
+	const file = `version: 1
+plugins:
+  hello: {wasm: guests/hello.wasm, limits: {memory: 1MiB}}
+tenants:
+  small: {hosts: [s.example], limits: {memory: 128KiB}}
+  big: {hosts: [b.example], limits: {memory: 4MiB}}
+routes:
+  - {path: /a, tenant: small, handler: {plugin: hello}}
+  - {path: /a, tenant: big, handler: {plugin: hello}}
+  - {path: /a, handler: {plugin: hello}}
+`
+	pol, err := policy.Parse("testdata/mem.yaml", []byte(file), policy.Options{})
+	require.NoError(t, err)
+	uses, err := PluginUses(pol)
+	require.NoError(t, err)
+	var mems []int64
+	for _, u := range uses {
+		mems = append(mems, u.Config.Limits.Memory)
+	}
+	assert.Equal(t, []int64{1 << 20, 128 << 10}, mems, "the plugin's own limit, then small's; big keeps the plugin's")
+}
