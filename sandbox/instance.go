@@ -119,9 +119,11 @@ func (inst *instance) expire() {
 	inst.ctx.expire()
 }
 
-// healthy reports whether inst can serve another request: the timer can
-// close it just as a call finishes in time.
-func (inst *instance) healthy() bool { return !inst.mod.IsClosed() }
+// healthy reports whether inst can serve another request. The timer can
+// expire a call just as it finishes in time: its context is then done for
+// good (and wazero may not have closed the module yet), so the instance
+// would stop the next call at once.
+func (inst *instance) healthy() bool { return !inst.ctx.expired.Load() && !inst.mod.IsClosed() }
 
 func (inst *instance) close() {
 	if inst.timer != nil {

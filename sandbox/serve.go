@@ -89,7 +89,15 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		isError = 1
 	}
 	stack[0], stack[1] = uint64(uint32(ctxNext>>32)), isError
-	gerr := inst.call(ctx, x, exportHandleResponse, inst.handleResponse, stack[:2])
+	respCtx := ctx
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		// The rest of the chain used up the request's time (it answered
+		// 504, most likely). The guest still sees that response, within
+		// its own timeout: a call begun with no time left would be
+		// stopped at once, the plugin blamed and its instance lost.
+		respCtx = context.WithoutCancel(ctx)
+	}
+	gerr := inst.call(respCtx, x, exportHandleResponse, inst.handleResponse, stack[:2])
 	p.release(inst, gerr == nil, true)
 	switch {
 	case panicked != nil && panicked.value == http.ErrAbortHandler:
