@@ -102,10 +102,6 @@ type readmeRun struct {
 	// pace is the pause between two commands: the README's reader types
 	// them seconds apart, and a tenant's rate limit must see them so.
 	pace time.Duration
-	// knownIssue, if set, says why an answer that differs from the README
-	// is a known bug outside the example, or "" when it is not one; the
-	// command's subtest then skips, saying so, instead of failing.
-	knownIssue func(command, got string) string
 }
 
 // moduleSizes are the sizes of Wasm modules in `tandem check`'s summary,
@@ -113,16 +109,15 @@ type readmeRun struct {
 var moduleSizes = regexp.MustCompile(`\(\d+(\.\d+)?(B|KiB|MiB); `)
 
 // run serves the example, runs every command of its README and returns
-// the server, still running, for checks of its log, and how many answers
-// knownIssue excused.
-func (rr readmeRun) run(t *testing.T) (*server, int) {
+// the server, still running, for checks of its log.
+func (rr readmeRun) run(t *testing.T) *server {
 	t.Helper()
 	tree := examplesTree(t)
 	readme := filepath.Join(repoRoot, "examples", rr.example, "README.md")
 	examples := readmeExamples(t, readme)
 	require.NotEmpty(t, examples, "no ```console blocks in %s", readme)
 	srv := startServe(t, "--policy", filepath.Join(tree, "examples", rr.example, "tandem.yaml"))
-	curls, excused := 0, 0
+	curls := 0
 	for i, ex := range examples {
 		if i > 0 {
 			time.Sleep(rr.pace)
@@ -139,52 +134,23 @@ func (rr readmeRun) run(t *testing.T) (*server, int) {
 			sh := &shellRun{t: t, addr: srv.addr, dir: tree}
 			got := sh.run(script)
 			curls += sh.curls
-			if rr.knownIssue != nil {
-				if why := rr.knownIssue(ex.command, got); why != "" {
-					excused++
-					t.Skipf("known issue: %s; the answer was\n%s", why, got)
-				}
-			}
 			assertSameResponse(t, ex.output, strings.TrimRight(got, "\n"))
 		})
 	}
 	assert.GreaterOrEqual(t, curls, 10, "the README should show at least 10 requests")
-	return srv, excused
+	return srv
 }
 
 // TestMixedReadme serves examples/mixed: Python handlers behind the auth
 // plugin, Python middleware, a WSGI application, a body_schema route, a
 // body limit and a route timeout.
 func TestMixedReadme(t *testing.T) {
-	srv, excused := readmeRun{example: "mixed", knownIssue: lateResponseCall}.run(t)
-	logs := srv.logs()
-	if excused > 0 {
-		logs = lateResponseCallLog.ReplaceAllString(logs, "")
-	}
+	logs := readmeRun{example: "mixed"}.run(t).logs()
 	// Nothing failed on the server's side, and the WSGI application,
 	// which leaves framing to the server, drew no warning.
 	assert.NotContains(t, logs, "level=ERROR")
 	assert.NotContains(t, logs, "level=WARN")
 }
-
-// lateResponseCall recognizes a bug of the sandbox, seen in about one run
-// in four: when a Python route behind plugin middleware passes its
-// timeout, the plugins' handle_response is called with the request's
-// deadline already past. If wazero stops the call first, the plugin is
-// blamed for a timeout (logged as lateResponseCallLog), its instance is
-// thrown away, and the client gets the sandbox's generic 504 in place of
-// the route's, without the headers of the plugins around it. (The
-// instance can also go back to its pool already expired, and then fail
-// the next request at handle_request.) The README shows the answer of a
-// host without the bug.
-func lateResponseCall(command, got string) string {
-	if strings.Contains(command, "localhost:8080/api/slow ") && strings.Contains(got, `{"error":"gateway timeout","status":504,`) {
-		return "a plugin's handle_response after the route's deadline timed out, in place of the route's 504"
-	}
-	return ""
-}
-
-var lateResponseCallLog = regexp.MustCompile(`(?m)^.*level=WARN msg="plugin call failed" plugin=(auth|secure) tenant="" request_id=\S+ call=handle_(request|response) reason=timeout status=504 .*\n`)
 
 // TestMultitenantReadme serves examples/multitenant: tenants chosen by
 // Host, Wasm handlers and middleware with each tenant's config and
@@ -192,7 +158,7 @@ var lateResponseCallLog = regexp.MustCompile(`(?m)^.*level=WARN msg="plugin call
 func TestMultitenantReadme(t *testing.T) {
 	// Four requests a second, slower than acme's 5/s, so that only the
 	// README's burst meets acme's rate limit.
-	srv, _ := readmeRun{example: "multitenant", pace: 250 * time.Millisecond}.run(t)
+	srv := readmeRun{example: "multitenant", pace: 250 * time.Millisecond}.run(t)
 	logs := srv.logs()
 	// The guest that never returns was stopped, and the log names it and
 	// its tenant.
