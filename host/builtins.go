@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"runtime/debug"
 	"time"
@@ -154,7 +155,7 @@ const writeGrace = time.Second
 // plus writeGrace: with the listener's write timeout alone (the default
 // route timeout is that same value) the connection would be cut just as
 // the 504 was due, and a route timeout above it would never be reached.
-func withDeadline(timeout time.Duration) echo.MiddlewareFunc {
+func withDeadline(timeout time.Duration, log *slog.Logger) echo.MiddlewareFunc {
 	message := fmt.Sprintf("the request took longer than %s", policy.Duration(timeout))
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -166,7 +167,12 @@ func withDeadline(timeout time.Duration) echo.MiddlewareFunc {
 			defer cancel()
 			c.SetRequest(r.WithContext(ctx))
 			c.Set(timeoutKey, message)
-			return deadlineError(c, next(c))
+			err := deadlineError(c, next(c))
+			if he, ok := err.(*httpError); ok && he.status == http.StatusGatewayTimeout {
+				log.Info("request timed out", "request_id", requestID(c), "route", c.Path(),
+					"method", r.Method, "timeout", policy.Duration(timeout))
+			}
+			return err
 		}
 	}
 }

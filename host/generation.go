@@ -192,6 +192,12 @@ func (g *generation) buildRouters(sandboxed map[*policy.Route]sandboxTargets) er
 		path string
 	}
 	taken := map[slot]map[string]*policy.Route{} // by method, "*" for all
+	type headRoute struct {
+		r    *route
+		e    *echo.Echo
+		slot slot
+	}
+	var heads []headRoute
 	pyIndex := 0
 	for _, pr := range pol.Routes {
 		r, err := g.compileRoute(pr, sandboxed[pr], &pyIndex)
@@ -229,6 +235,18 @@ func (g *generation) buildRouters(sandboxed map[*policy.Route]sandboxTargets) er
 		}
 		r.register(e)
 		g.routes = append(g.routes, r)
+		if slices.Contains(methods, http.MethodGet) && !slices.Contains(methods, http.MethodHead) {
+			heads = append(heads, headRoute{r, e, k})
+		}
+	}
+	// HEAD is answered wherever GET is (RFC 9110 §9.3.2), unless another
+	// route serves HEAD there: net/http sends the headers and drops the
+	// body.
+	for _, h := range heads {
+		if taken[h.slot][http.MethodHead] == nil && taken[h.slot]["*"] == nil {
+			taken[h.slot][http.MethodHead] = h.r.policy
+			h.e.Add(http.MethodHead, h.r.policy.Path, h.r.target.serve, h.r.chain()...)
+		}
 	}
 	return nil
 }
@@ -260,7 +278,7 @@ func (g *generation) newEcho() *echo.Echo {
 func (g *generation) compileRoute(pr *policy.Route, sb sandboxTargets, pyIndex *int) (*route, error) {
 	pol := g.pol
 	r := &route{policy: pr, maxBody: pr.MaxBody(pol), timeout: time.Duration(pr.Timeout(pol)),
-		limiter: g.tenants[pr.Tenant], tenant: pr.Tenant, middleware: sb.middleware}
+		limiter: g.tenants[pr.Tenant], tenant: pr.Tenant, middleware: sb.middleware, log: g.s.log}
 	switch pr.Handler.Kind {
 	case policy.TargetPython, policy.TargetWSGI:
 		nr := g.pyRoute[*pyIndex]

@@ -230,3 +230,15 @@ routes:
 	}
 	assert.Equal(t, []int64{1 << 20, 128 << 10}, mems, "the plugin's own limit, then small's; big keeps the plugin's")
 }
+
+// TestHeadWhereGet: HEAD is answered wherever GET is.
+func TestHeadWhereGet(t *testing.T) {
+	srv, _ := sharedServer(t)
+	rec := request(srv.Handler(), "HEAD", "", "/hello/x", "")
+	assert.Equal(t, 200, rec.Code)
+	assert.Equal(t, "13", rec.Header().Get("Content-Length"), `the length of {"hello":"x"}`)
+	assert.Equal(t, 405, request(srv.Handler(), "HEAD", "", "/items", "").Code, "POST-only routes get no HEAD")
+
+	fsrv, _ := fullServer(t)
+	assert.Equal(t, 200, request(fsrv.Handler(), "HEAD", "", "/wasm", "").Code, "routes of every method include HEAD")
+}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/labstack/echo/v4"
@@ -78,7 +79,12 @@ func (t *pythonTarget) serve(c echo.Context) error {
 		if connectionHeader(kv.Name) {
 			// Framing belongs to the server: a wrong Content-Length or a
 			// Transfer-Encoding from a handler would corrupt the response.
-			t.warnOnce(kv.Name)
+			// A Content-Length that is right (as PEP 3333 applications
+			// often send) is dropped without a word: the server sets the
+			// same value.
+			if !(strings.EqualFold(kv.Name, echo.HeaderContentLength) && kv.Value == strconv.Itoa(len(resp.Body))) {
+				t.warnOnce(kv.Name)
+			}
 			continue
 		}
 		h.Add(kv.Name, kv.Value)

@@ -2,6 +2,7 @@ package host
 
 import (
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -31,6 +32,7 @@ type route struct {
 	middleware []echo.MiddlewareFunc
 	schema     *bodySchema // nil without body_schema
 	target     target
+	log        *slog.Logger
 }
 
 // chain is the route's own stages, outermost first: the tenant's rate
@@ -43,7 +45,7 @@ func (r *route) chain() []echo.MiddlewareFunc {
 	if r.limiter != nil {
 		ch = append(ch, rateLimit(r.limiter))
 	}
-	ch = append(ch, limitBody(r.maxBody), withDeadline(r.timeout))
+	ch = append(ch, limitBody(r.maxBody), withDeadline(r.timeout, r.log))
 	ch = append(ch, r.middleware...)
 	if r.schema != nil {
 		ch = append(ch, r.schema.check)

@@ -61,7 +61,7 @@ func TestStatuses(t *testing.T) {
 		{name: "204 no body", method: "DELETE", target: "/empty", status: 204, want: ""},
 		{name: "404 unknown path", method: "GET", target: "/nowhere", status: 404, want: "not found"},
 		{name: "405 wrong method", method: "DELETE", target: "/hello/x", status: 405, want: "method not allowed",
-			header: map[string]string{"Allow": "OPTIONS, GET"}},
+			header: map[string]string{"Allow": "OPTIONS, GET, HEAD"}},
 		{name: "413 over the route limit", method: "POST", target: "/echo", body: strings.Repeat("x", 17), status: 413,
 			want: "request body larger than 16B"},
 		{name: "at the route limit", method: "POST", target: "/echo", body: strings.Repeat("x", 16), status: 200,

@@ -43,7 +43,8 @@ func (s *Server) ReloadAndLog(ctx context.Context, why string) error {
 // WatchPolicy reloads the policy whenever its file changes, until ctx
 // ends. It watches the file's directory, so that a file replaced by a
 // rename (as editors, `kubectl` ConfigMap updates and `mv` do) is seen,
-// and reloads once the file has been quiet for watchSettle.
+// and, when the file is a symbolic link, the directory of the file it
+// points to; it reloads once the file has been quiet for watchSettle.
 func (s *Server) WatchPolicy(ctx context.Context) error {
 	file, err := filepath.Abs(s.Policy().File)
 	if err != nil {
@@ -54,10 +55,28 @@ func (s *Server) WatchPolicy(ctx context.Context) error {
 		return fmt.Errorf("watching %s: %w", file, err)
 	}
 	defer w.Close()
-	dir := filepath.Dir(file)
-	if err := w.Add(dir); err != nil {
-		return fmt.Errorf("watching %s: %w", dir, err)
+	if err := w.Add(filepath.Dir(file)); err != nil {
+		return fmt.Errorf("watching %s: %w", filepath.Dir(file), err)
 	}
+	// target is the file a symbolic link points to, watched in its own
+	// directory and found again after each change (the link may move).
+	target := ""
+	follow := func() {
+		t, err := filepath.EvalSymlinks(file)
+		if err != nil || t == file || t == target {
+			return
+		}
+		if target != "" && filepath.Dir(target) != filepath.Dir(file) {
+			_ = w.Remove(filepath.Dir(target))
+		}
+		target = t
+		if filepath.Dir(t) != filepath.Dir(file) {
+			if err := w.Add(filepath.Dir(t)); err != nil {
+				s.log.Warn("watching the file the policy links to", "policy", file, "target", t, "error", err)
+			}
+		}
+	}
+	follow()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	for {
@@ -68,7 +87,7 @@ func (s *Server) WatchPolicy(ctx context.Context) error {
 			if !ok {
 				return nil
 			}
-			if !relevant(ev, file) {
+			if !relevant(ev, file) && (target == "" || filepath.Clean(ev.Name) != target) {
 				continue
 			}
 			timer.Reset(watchSettle)
@@ -80,6 +99,7 @@ func (s *Server) WatchPolicy(ctx context.Context) error {
 		case <-timer.C:
 			s.log.Info("the policy file changed; reloading", "policy", file)
 			_ = s.ReloadAndLog(ctx, "file changed")
+			follow()
 		}
 	}
 }
