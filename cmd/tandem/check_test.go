@@ -20,18 +20,6 @@ func guest(t *testing.T, name string) string {
 	return string(b)
 }
 
-// notYet is what host.Unsupported says of a feature serve cannot serve
-// yet. While it still refuses plugins and tenants, check refuses every
-// policy that has them, and the tests of a valid policy with plugins skip.
-const notYet = "not supported by this version of tandem yet"
-
-func skipWhileUnsupported(t *testing.T, r result) {
-	t.Helper()
-	if r.code == 1 && strings.Contains(r.stderr, notYet) {
-		t.Skipf("host.Unsupported still refuses part of this policy:\n%s", r.stderr)
-	}
-}
-
 // assertProblemLines asserts that every line on stderr has the form
 // FILE:LINE:COL: path: message.
 func assertProblemLines(t *testing.T, file, stderr string) {
@@ -103,7 +91,6 @@ func TestCheckPlugins(t *testing.T) {
 
 	t.Run("valid", func(t *testing.T) {
 		r := run(t, dir, "check", "good.yaml")
-		skipWhileUnsupported(t, r)
 		assert.Equal(t, 0, r.code, r.stderr)
 		assert.Empty(t, r.stderr)
 		// noop as middleware and as a handler is one module; the inline
@@ -115,7 +102,6 @@ func TestCheckPlugins(t *testing.T) {
 	})
 	t.Run("pinned", func(t *testing.T) {
 		r := run(t, dir, "check", "pinned.yaml")
-		skipWhileUnsupported(t, r)
 		assert.Equal(t, 0, r.code, r.stderr)
 		assert.Equal(t, summary("pinned.yaml", "88B, pinned", "2 modules: compiled and started"), r.stdout)
 	})
@@ -124,12 +110,7 @@ func TestCheckPlugins(t *testing.T) {
 		assert.Equal(t, 1, r.code)
 		assert.Empty(t, r.stdout)
 		assertProblemLines(t, "bad.yaml", r.stderr)
-		var compiled []string
-		for line := range strings.SplitSeq(strings.TrimRight(r.stderr, "\n"), "\n") {
-			if !strings.Contains(line, notYet) {
-				compiled = append(compiled, line)
-			}
-		}
+		compiled := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
 		require.Len(t, compiled, 2, r.stderr)
 		assert.Regexp(t, `^bad\.yaml:9:3: plugins\.noop: plugin "noop": .*failed to start.*unreachable`, compiled[0])
 		assert.Regexp(t, `^bad\.yaml:22:15: routes\[1\]\.handler\.wasm: plugin "wasm:imports_env\.wasm": .*env\.abort`, compiled[1])
@@ -147,7 +128,6 @@ func TestCheckPlugins(t *testing.T) {
 		r := run(t, dir, "check", "--no-compile", "bad.yaml")
 		assert.NotContains(t, r.stderr, "unreachable")
 		assert.NotContains(t, r.stderr, "env.abort")
-		skipWhileUnsupported(t, r)
 		assert.Equal(t, 0, r.code, r.stderr)
 		assert.Equal(t, summary("bad.yaml", "99B", "2 modules: not compiled (--no-compile)"), r.stdout)
 	})
