@@ -148,11 +148,17 @@ func startLoad(t *testing.T, addr string, clients int, routes func(client int) [
 			defer tr.CloseIdleConnections()
 			client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 			rs := routes(c)
-			trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
-				if !i.Reused {
-					l.newConns.Add(1)
-				}
-			}}
+			// writes counts how often the request now being sent was
+			// written: more than once means the transport retried it.
+			var writes int
+			trace := &httptrace.ClientTrace{
+				GotConn: func(i httptrace.GotConnInfo) {
+					if !i.Reused {
+						l.newConns.Add(1)
+					}
+				},
+				WroteRequest: func(httptrace.WroteRequestInfo) { writes++ },
+			}
 			for i := 0; ; i++ {
 				select {
 				case <-l.stop:
@@ -168,8 +174,12 @@ func startLoad(t *testing.T, addr string, clients int, routes func(client int) [
 				for h := 0; h+1 < len(r.header); h += 2 {
 					req.Header.Set(r.header[h], r.header[h+1])
 				}
+				writes = 0
 				err = func() error {
 					resp, err := client.Do(req)
+					if writes > 1 {
+						return fmt.Errorf("written %d times: the transport retried it after its connection closed", writes)
+					}
 					if err != nil {
 						return err
 					}
@@ -198,10 +208,13 @@ func startLoad(t *testing.T, addr string, clients int, routes func(client int) [
 	return l
 }
 
-// finish stops the clients and asserts that no request failed and that
-// each client kept its one connection: a client retries a GET on another
-// connection when the server closes a keep-alive one under it, which
-// would hide that the server did.
+// finish stops the clients and asserts that no request failed. A request
+// the transport sent twice (it retries a GET on another connection when
+// the server closes a keep-alive one under it, which would hide that the
+// server did) counts as failed. A client may still open more than one
+// connection without any being closed: when it sends its next request
+// before the last response's connection is back in its idle pool, it
+// dials another.
 func (l *loadRun) finish(t *testing.T, atLeast int64) {
 	t.Helper()
 	close(l.stop)
@@ -212,7 +225,6 @@ func (l *loadRun) finish(t *testing.T, atLeast int64) {
 	t.Logf("load: %d requests, %d failed, over %d connections", l.sent.Load(), l.failed.Load(), l.newConns.Load())
 	assert.Zero(t, l.failed.Load(), "failed requests out of %d", l.sent.Load())
 	assert.GreaterOrEqual(t, l.sent.Load(), atLeast, "requests sent")
-	assert.Equal(t, int64(l.clients), l.newConns.Load(), "connections opened")
 }
 
 // getStatus GETs path and returns the status, 0 after a transport error.
