@@ -41,7 +41,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-bench: bench-dispatch bench-scaling
+bench: bench-dispatch bench-scaling bench-reload
 
 # Pool dispatch overhead against a direct call on the worker thread.
 bench-dispatch:
@@ -50,6 +50,13 @@ bench-dispatch:
 # Throughput with 1 and 2 workers through `tandem serve` and wrk; startup and memory.
 bench-scaling: build
 	$(GO) run ./bench -bin $(BIN) scaling memory
+
+# Reloading a 1,000-route policy: reload time by case and phase, in process
+# (Go benchmark), then request latency before and during reloads of
+# `tandem serve` under load.
+bench-reload: build
+	home=$(PYTHON_HOME) && TANDEM_PYTHON_HOME=$$home $(GO) test -run '^$$' -bench BenchmarkReload1000 -benchtime 15x ./host/
+	$(GO) run ./bench -bin $(BIN) reload
 
 clean:
 	rm -rf bin

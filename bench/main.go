@@ -5,6 +5,7 @@
 //
 //	go run ./bench scaling    CPU-bound handler: 1 vs 2 own-GIL workers, and shared mode
 //	go run ./bench memory     RSS and worker start-up with the hello app, 1 and 2 workers
+//	go run ./bench reload     reloads of a 1,000-route policy under load: reload time, latency before and during
 package main
 
 import (
@@ -38,7 +39,7 @@ var (
 
 func main() {
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: go run ./bench [flags] scaling|memory ...")
+		fmt.Fprintln(os.Stderr, "usage: go run ./bench [flags] scaling|memory|reload ...")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -53,6 +54,8 @@ func main() {
 			err = scaling()
 		case "memory":
 			err = memory()
+		case "reload":
+			err = reloadBench()
 		default:
 			flag.Usage()
 			os.Exit(2)
