@@ -36,6 +36,9 @@ type generation struct {
 	plugins []*sharedPlugin // every plugin it holds a reference to
 	pyKey   string          // fingerprint of the python section and files
 	tenants map[string]*bucket
+	// tenantOf names the tenant of each router with hosts.
+	tenantOf map[*echo.Echo]string
+	loadedAt time.Time
 
 	// active counts requests running on the generation; retiring, once
 	// set, turns new ones away (see Server.acquire), and drained is closed
@@ -116,10 +119,8 @@ func (s *Server) build(ctx context.Context, pol *policy.Policy, plan native.Plan
 	if s.closed {
 		return nil, errors.New("the server is shut down")
 	}
-	if ps := Unsupported(pol); ps != nil {
-		return nil, &ps
-	}
-	g := &generation{s: s, pol: pol, drained: make(chan struct{}), tenants: map[string]*bucket{}}
+	g := &generation{s: s, pol: pol, drained: make(chan struct{}), tenants: map[string]*bucket{},
+		tenantOf: map[*echo.Echo]string{}, loadedAt: time.Now()}
 	defer func() {
 		if err != nil {
 			s.releaseLocked(g)
@@ -173,6 +174,7 @@ func (g *generation) buildRouters(sandboxed map[*policy.Route]sandboxTargets) er
 		}
 		e := g.newEcho()
 		byTenant[name] = e
+		g.tenantOf[e] = name
 		for _, h := range t.Hosts {
 			if suffix, ok := strings.CutPrefix(h, "*"); ok {
 				g.wildcard = append(g.wildcard, wildcardHost{suffix: suffix, e: e})
@@ -269,7 +271,7 @@ func (g *generation) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = g.s.handleError
-	e.Use(withRequestID, g.s.recoverPanics)
+	e.Use(withRequestID, g.observe, g.s.recoverPanics)
 	return e
 }
 
@@ -278,7 +280,11 @@ func (g *generation) newEcho() *echo.Echo {
 func (g *generation) compileRoute(pr *policy.Route, sb sandboxTargets, pyIndex *int) (*route, error) {
 	pol := g.pol
 	r := &route{policy: pr, maxBody: pr.MaxBody(pol), timeout: time.Duration(pr.Timeout(pol)),
-		limiter: g.tenants[pr.Tenant], tenant: pr.Tenant, middleware: sb.middleware, log: g.s.log}
+		limiter: g.tenants[pr.Tenant], tenant: pr.Tenant, middleware: sb.middleware, log: g.s.log,
+		counts: g.s.metrics.routeCounts(fmt.Sprintf("%s\x00%s\x00%q", pr.Tenant, pr.Path, pr.Methods))}
+	if pr.Tenant != "" {
+		r.tenantCounts = g.s.metrics.tenantCounts(pr.Tenant)
+	}
 	switch pr.Handler.Kind {
 	case policy.TargetPython, policy.TargetWSGI:
 		nr := g.pyRoute[*pyIndex]

@@ -68,6 +68,7 @@ func (t *pythonTarget) serve(c echo.Context) error {
 		return fmt.Errorf("%s: %w", t, err)
 	}
 	defer resp.Release()
+	c.Set(workerKey, resp.Worker)
 	if resp.Log != "" {
 		// A traceback or a WSGI app's error stream: the client got only
 		// a status and the request id, so this is where the detail is.

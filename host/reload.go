@@ -25,10 +25,16 @@ func (s *Server) Reload(ctx context.Context) error {
 		load = func(file string) (*policy.Policy, error) { return policy.Load(file, policy.Options{}) }
 	}
 	pol, err := load(file)
-	if err != nil {
-		return err
+	if err == nil {
+		err = s.Replace(ctx, pol)
+		if err == nil {
+			return nil
+		}
 	}
-	return s.Replace(ctx, pol)
+	s.metrics.reloadsFailed.Add(1)
+	msg := err.Error()
+	s.lastReloadError.Store(&msg)
+	return err
 }
 
 // Replace serves pol in place of the running policy, as Reload does.
@@ -47,6 +53,7 @@ func (s *Server) Replace(ctx context.Context, pol *policy.Policy) error {
 	}
 	s.live = append(s.live, g)
 	s.cur.Store(g)
+	s.metrics.reloads.Add(1)
 	s.retiring.Add(1)
 	s.mu.Unlock()
 
@@ -61,6 +68,10 @@ func (s *Server) checkReplace(old, pol *policy.Policy) error {
 	if pol.Server.Listen != old.Server.Listen && s.opts.Listen == "" {
 		return fmt.Errorf("%s: server.listen: the listen address cannot change while tandem runs (it is %s, the new policy says %s): restart tandem to move it",
 			pol.File, old.Server.Listen, pol.Server.Listen)
+	}
+	if pol.Server.Admin != old.Server.Admin {
+		return fmt.Errorf("%s: server.admin: the admin listener cannot change while tandem runs (it is %q, the new policy says %q): restart tandem to change it",
+			pol.File, old.Server.Admin, pol.Server.Admin)
 	}
 	if pol.Server.Timeouts != old.Server.Timeouts {
 		s.log.Warn("server.timeouts changed: routes' deadlines follow at once, the listener's connection timeouts after a restart",

@@ -33,6 +33,9 @@ type route struct {
 	schema     *bodySchema // nil without body_schema
 	target     target
 	log        *slog.Logger
+	// counts and tenantCounts are kept across reloads for /status.
+	counts       *counts
+	tenantCounts *counts
 }
 
 // chain is the route's own stages, outermost first: the tenant's rate
@@ -41,7 +44,7 @@ type route struct {
 // the plugins, which may refuse the request or change its body; before
 // any Python).
 func (r *route) chain() []echo.MiddlewareFunc {
-	var ch []echo.MiddlewareFunc
+	ch := []echo.MiddlewareFunc{r.markRoute}
 	if r.limiter != nil {
 		ch = append(ch, rateLimit(r.limiter))
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tandemhost/tandem/native"
+	"github.com/tandemhost/tandem/native/topology"
 	"github.com/tandemhost/tandem/policy"
 	"github.com/tandemhost/tandem/sandbox"
 )
@@ -38,6 +39,14 @@ type Options struct {
 	// Listen, when set, replaces the policy's server.listen (the CLI's
 	// --listen).
 	Listen string
+	// AccessLog logs one line per request (see observe).
+	AccessLog bool
+	// Version is tandem's version, for /status and tandem_build_info.
+	Version string
+	// Topology and Placement describe the machine and the workers' plan
+	// on /status; nil and "" leave them out.
+	Topology  *topology.Topology
+	Placement string
 	// NewPool starts the Python worker pool; nil means native.NewPool.
 	// Tests use it to look at or adjust the configuration.
 	NewPool func(native.Config) (*native.Pool, error)
@@ -57,6 +66,16 @@ type Server struct {
 	http   *http.Server
 
 	cur atomic.Pointer[generation]
+
+	metrics   *metrics
+	accessLog bool
+	started   time.Time
+	// admin is the admin listener's server, nil without server.admin;
+	// stopping is set once Shutdown begins (/readyz then says no).
+	admin    *http.Server
+	stopping atomic.Bool
+	// lastReloadError is why the last refused reload was refused.
+	lastReloadError atomic.Pointer[string]
 
 	// mu serializes building, swapping and retiring generations, and
 	// guards everything below.
@@ -79,7 +98,8 @@ type Server struct {
 func New(ctx context.Context, pol *policy.Policy, opts Options) (*Server, error) {
 	s := &Server{log: opts.Logger, rt: opts.Runtime, opts: opts, listen: opts.Listen,
 		ids: map[string]int{}, plugins: map[string]*sharedPlugin{}, engines: map[string]*sandbox.Engine{},
-		limiters: map[string]*bucket{}}
+		limiters: map[string]*bucket{}, accessLog: opts.AccessLog, started: time.Now()}
+	s.metrics = newMetrics(s)
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -152,11 +172,16 @@ func (s *Server) Pool() *native.Pool {
 func (s *Server) Policy() *policy.Policy { return s.cur.Load().pol }
 
 // ListenAndServe listens on the policy's server.listen (or Options.Listen)
-// and serves; see Serve.
+// and serves; see Serve. The admin listener (server.admin), when the
+// policy has one, serves beside it.
 func (s *Server) ListenAndServe() error {
 	ln, err := net.Listen("tcp", s.listen)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", s.listen, err)
+	}
+	if err := s.listenAdmin(); err != nil {
+		_ = ln.Close()
+		return err
 	}
 	return s.Serve(ln)
 }
@@ -191,12 +216,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	limit := time.Duration(s.Policy().Server.Timeouts.Shutdown)
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
+	s.stopping.Store(true) // /readyz says so while requests finish
 	var errs []error
 	if err := s.http.Shutdown(ctx); err != nil {
 		_ = s.http.Close()
 		errs = append(errs, fmt.Errorf("requests still running after the shutdown timeout (%s) were cut off: %w",
 			policy.Duration(limit), err))
 	}
+	s.shutdownAdmin(ctx)
 	if err := s.closeAll(ctx); err != nil {
 		errs = append(errs, err)
 	}

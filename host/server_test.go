@@ -18,7 +18,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tandemhost/tandem/native"
-	"github.com/tandemhost/tandem/policy"
 )
 
 // call sends one request to h; header is name, value, name, value...
@@ -289,24 +288,6 @@ func TestRecoverPanics(t *testing.T) {
 	assert.Contains(t, logs.String(), "request_id=p-1")
 	assert.Contains(t, logs.String(), "something broke")
 	assert.Contains(t, logs.String(), "server_test.go", "the stack is logged")
-}
-
-// TestUnsupported: the admin listener is the one part of the policy this
-// version refuses, with its position.
-func TestUnsupported(t *testing.T) {
-	pol, err := policy.Load("testdata/unsupported.yaml", policy.Options{SkipFileChecks: true})
-	require.NoError(t, err)
-	_, err = New(context.Background(), pol, Options{Runtime: rt})
-	var ps *policy.Problems
-	require.ErrorAs(t, err, &ps)
-	assert.Equal(t, "testdata/unsupported.yaml:4:3: server.admin: the admin listener "+notYet, ps.Error())
-
-	for _, file := range []string{"version: 1\nroutes: [{path: /, handler: {python: m:f}}]\n",
-		"version: 1\nserver: {admin: \"\"}\nroutes: [{path: /, handler: {python: m:f}}]\n"} {
-		pol, err := policy.Parse("p.yaml", []byte(file), policy.Options{SkipFileChecks: true})
-		require.NoError(t, err)
-		assert.Nil(t, Unsupported(pol))
-	}
 }
 
 func TestServeAndShutdown(t *testing.T) {

@@ -102,9 +102,6 @@ func check(ctx context.Context, files []string, compile bool, stdout, stderr io.
 // and every problem found, one line each, as FILE:LINE:COL: path: message,
 // in the order of the file.
 func checkLoaded(ctx context.Context, pol *policy.Policy, compile bool) (modules int, problems []string) {
-	for _, p := range host.Unsupported(pol) {
-		problems = append(problems, p.String())
-	}
 	uses, err := host.PluginUses(pol)
 	if err != nil {
 		return 0, sortProblems(pol.File, append(problems, oneLine(err.Error())))

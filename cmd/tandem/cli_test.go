@@ -102,23 +102,6 @@ func TestServeRefusesInvalidPolicy(t *testing.T) {
 	assert.Contains(t, r.stderr, "missing.yaml")
 }
 
-func TestServeRefusesUnsupportedFeatures(t *testing.T) {
-	dir := writeFiles(t, map[string]string{
-		"tandem.yaml": "version: 1\nserver:\n  admin: 127.0.0.1:0\nroutes:\n  - path: /x\n    handler: {wasm: x.wasm}\n",
-		// A module that compiles and starts: check reports only what
-		// serve refuses.
-		"x.wasm": guest(t, "noop.wasm"),
-	})
-	want := "tandem.yaml:3:3: server.admin: the admin listener is not supported by this version of tandem yet\n"
-	r := run(t, dir, "serve", "--listen", "127.0.0.1:0")
-	assert.Equal(t, 1, r.code)
-	assert.Equal(t, want, r.stderr)
-	// check says the same, so a policy check accepts also serves.
-	r = run(t, dir, "check", "tandem.yaml")
-	assert.Equal(t, 1, r.code)
-	assert.Equal(t, want, r.stderr)
-}
-
 func TestServeListenError(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"tandem.yaml": slowPolicy, "app/slow.py": slowApp})
 	busy, err := net.Listen("tcp", "127.0.0.1:0")

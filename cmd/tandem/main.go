@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/tandemhost/tandem/policy"
 )
@@ -88,7 +89,7 @@ func printError(w io.Writer, err error) {
 var errReported = errors.New("reported")
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
-	var logLevel string
+	var logLevel, logFormat string
 	root := &cobra.Command{
 		Use:   "tandem",
 		Short: "Serve HTTP with Python handlers and WebAssembly plugins, as a policy file says",
@@ -106,7 +107,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})))
+			h, err := logHandler(logFormat, stderr, &slog.HandlerOptions{Level: level})
+			if err != nil {
+				return err
+			}
+			slog.SetDefault(slog.New(h))
 			return nil
 		},
 	}
@@ -114,9 +119,34 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	root.PersistentFlags().StringVar(&logFormat, "log-format", "auto", "log format: text, json, or auto (text on a terminal, JSON otherwise)")
 	root.AddCommand(newServe(stderr), newCheck(stdout, stderr), newTopology(stdout, stderr),
 		newRuntime(stdout, stderr), newVersion(stdout))
 	return root
+}
+
+// logHandler makes the slog handler for --log-format: text for people
+// (the default on a terminal), JSON lines for log collectors (the default
+// otherwise: under systemd, in a container, redirected to a file).
+func logHandler(format string, w io.Writer, opts *slog.HandlerOptions) (slog.Handler, error) {
+	switch format {
+	case "text":
+		return slog.NewTextHandler(w, opts), nil
+	case "json":
+		return slog.NewJSONHandler(w, opts), nil
+	case "auto":
+		if f, ok := w.(*os.File); ok && isTerminal(f) {
+			return slog.NewTextHandler(w, opts), nil
+		}
+		return slog.NewJSONHandler(w, opts), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want text, json or auto", format)
+}
+
+// isTerminal reports whether f is a terminal.
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // notify prints the one line that says the embedded runtime is being

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -59,11 +60,15 @@ type result struct {
 	stdout, stderr string
 }
 
+// textLogs makes the logs of the commands the tests run text, which they
+// read: without a terminal, tandem logs JSON.
+var textLogs = []string{"--log-format", "text"}
+
 // run runs tandem with args in dir ("" for the repository root) and waits
 // for it.
 func run(t *testing.T, dir string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(tandem, args...)
+	cmd := exec.Command(tandem, append(slices.Clone(textLogs), args...)...)
 	cmd.Dir = dir
 	if dir == "" {
 		cmd.Dir = repoRoot
@@ -94,7 +99,7 @@ type server struct {
 func startServe(t *testing.T, args ...string) *server {
 	t.Helper()
 	s := &server{done: make(chan struct{})}
-	s.cmd = exec.Command(tandem, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
+	s.cmd = exec.Command(tandem, append(append(slices.Clone(textLogs), "serve", "--listen", "127.0.0.1:0"), args...)...)
 	s.cmd.Dir = repoRoot
 	stderr, err := s.cmd.StderrPipe()
 	require.NoError(t, err)

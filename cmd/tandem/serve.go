@@ -20,7 +20,7 @@ import (
 
 func newServe(stderr io.Writer) *cobra.Command {
 	var policyPath, listen string
-	var noWatch bool
+	var noWatch, noAccessLog bool
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a policy",
@@ -37,16 +37,23 @@ when the python section or the files under python.path changed, plugins
 only when their module, config or limits did.`,
 		Args: cobra.NoArgs,
 		RunE: work(func(cmd *cobra.Command, args []string) error {
-			return serve(policyPath, listen, !noWatch, stderr)
+			return serve(policyPath, listen, serveOptions{watch: !noWatch, accessLog: !noAccessLog}, stderr)
 		}),
 	}
 	cmd.Flags().StringVar(&policyPath, "policy", defaultPolicy, "policy file")
 	cmd.Flags().StringVar(&listen, "listen", "", "listen address, host:port (overrides server.listen; port 0 picks one)")
 	cmd.Flags().BoolVar(&noWatch, "no-watch", false, "do not reload when the policy file changes (SIGHUP still reloads)")
+	cmd.Flags().BoolVar(&noAccessLog, "no-access-log", false, "do not log a line per request (metrics still count them)")
 	return cmd
 }
 
-func serve(policyPath, listen string, watch bool, stderr io.Writer) error {
+// serveOptions are serve's switches.
+type serveOptions struct {
+	watch     bool // reload when the policy file changes
+	accessLog bool // a log line per request
+}
+
+func serve(policyPath, listen string, so serveOptions, stderr io.Writer) error {
 	log := slog.Default()
 	topo, err := topology.Detect()
 	if err != nil {
@@ -55,10 +62,6 @@ func serve(policyPath, listen string, watch bool, stderr io.Writer) error {
 	pol, err := loadPolicy(policyPath, topo)
 	if err != nil {
 		return err
-	}
-	// Refuse what this version cannot serve before starting Python.
-	if ps := host.Unsupported(pol); ps != nil {
-		return &ps
 	}
 	rt, err := locateRuntime(pol.Python.Runtime, stderr)
 	if err != nil {
@@ -93,13 +96,14 @@ func serve(policyPath, listen string, watch bool, stderr io.Writer) error {
 	}
 	load := func(file string) (*policy.Policy, error) { return loadPolicy(file, topo) }
 	srv, err := host.New(context.Background(), pol, host.Options{Logger: log, Runtime: rt, Plan: plan,
-		Replan: replan, Load: load, Listen: listen})
+		Replan: replan, Load: load, Listen: listen, AccessLog: so.accessLog, Version: version,
+		Topology: topo, Placement: plan.String()})
 	if err != nil {
 		return finalize(err)
 	}
 	watchCtx, stopWatching := context.WithCancel(context.Background())
 	defer stopWatching()
-	if watch {
+	if so.watch {
 		go func() {
 			if err := srv.WatchPolicy(watchCtx); err != nil {
 				log.Warn("the policy file is not watched; SIGHUP still reloads it", "error", err)
