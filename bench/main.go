@@ -187,7 +187,9 @@ routes:
 	if err := os.WriteFile(pf, []byte(policy), 0o644); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(*binary, "serve", "--policy", pf)
+	// Text logs, which are read for the ready line; no access log, as
+	// gunicorn and uvicorn have none by default.
+	cmd := exec.Command(*binary, "--log-format", "text", "serve", "--no-access-log", "--policy", pf)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err

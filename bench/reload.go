@@ -195,7 +195,7 @@ func reloadBench() error {
 	// Serve it; reloads come by SIGHUP only.
 	t0 := time.Now()
 	since := func() time.Duration { return time.Since(t0) }
-	cmd := exec.Command(bin, "serve", "--policy", file, "--no-watch")
+	cmd := exec.Command(bin, "--log-format", "text", "serve", "--no-access-log", "--policy", file, "--no-watch")
 	cmd.Dir = dir
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

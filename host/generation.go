@@ -39,6 +39,7 @@ type generation struct {
 	// tenantOf names the tenant of each router with hosts.
 	tenantOf map[*echo.Echo]string
 	loadedAt time.Time
+	schemas  map[string]*bodySchema // compiled body schemas by file
 
 	// active counts requests running on the generation; retiring, once
 	// set, turns new ones away (see Server.acquire), and drained is closed
@@ -120,7 +121,7 @@ func (s *Server) build(ctx context.Context, pol *policy.Policy, plan native.Plan
 		return nil, errors.New("the server is shut down")
 	}
 	g := &generation{s: s, pol: pol, drained: make(chan struct{}), tenants: map[string]*bucket{},
-		tenantOf: map[*echo.Echo]string{}, loadedAt: time.Now()}
+		tenantOf: map[*echo.Echo]string{}, loadedAt: time.Now(), schemas: map[string]*bodySchema{}}
 	defer func() {
 		if err != nil {
 			s.releaseLocked(g)
@@ -299,9 +300,14 @@ func (g *generation) compileRoute(pr *policy.Route, sb sandboxTargets, pyIndex *
 		return nil, fmt.Errorf("%s: a %q handler is not something this version can serve", describe(pol, pr), pr.Handler.Kind)
 	}
 	if pr.BodySchema != "" {
-		v, err := compileBodySchema(pr.BodySchema)
-		if err != nil {
-			return nil, fmt.Errorf("%s: body_schema: %w", describe(pol, pr), err)
+		// One compiled schema per file: many routes often share one.
+		v := g.schemas[pr.BodySchema]
+		if v == nil {
+			var err error
+			if v, err = compileBodySchema(pr.BodySchema); err != nil {
+				return nil, fmt.Errorf("%s: body_schema: %w", describe(pol, pr), err)
+			}
+			g.schemas[pr.BodySchema] = v
 		}
 		r.schema = v
 	}

@@ -208,14 +208,17 @@ func (d *decoder) checkMiddlewareOrder(r *routeInfo) {
 // checkDuplicateRoutes refuses two routes that the router cannot tell
 // apart: the same path shape, an overlapping method and the same tenant.
 func (d *decoder) checkDuplicateRoutes() {
+	// Routes that can collide share a tenant and a path shape: compare
+	// each route only with the earlier ones of its group.
+	type group struct{ tenant, shape string }
+	earlier := map[group][]int{}
 	for i, r := range d.routes {
 		if r.route.Path == "" || r.methodsBroken {
 			continue
 		}
-		for _, prev := range d.routes[:i] {
-			if prev.route.Path == "" || prev.methodsBroken || prev.route.Tenant != r.route.Tenant || shape(prev.route.Path) != shape(r.route.Path) {
-				continue
-			}
+		k := group{r.route.Tenant, shape(r.route.Path)}
+		for _, j := range earlier[k] {
+			prev := d.routes[j]
 			common := commonMethods(prev.route.Methods, r.route.Methods)
 			if common != nil && len(common) == 0 {
 				continue
@@ -231,6 +234,7 @@ func (d *decoder) checkDuplicateRoutes() {
 			d.problem(r.path, msg)
 			break
 		}
+		earlier[k] = append(earlier[k], i)
 	}
 }
 

@@ -1340,7 +1340,26 @@ def _globals_of(fn):
     return vars(module) if module is not None else {}
 
 
+_BUILD_MEMO = None
+
+
 def _signature(fn):
+    memo = _BUILD_MEMO
+    if memo is not None:
+        try:
+            return memo[("sig", fn)]
+        except (KeyError, TypeError):
+            pass
+    sig = _signature_uncached(fn)
+    if memo is not None:
+        try:
+            memo[("sig", fn)] = sig
+        except TypeError:
+            pass
+    return sig
+
+
+def _signature_uncached(fn):
     if sys.version_info >= (3, 14):
         import annotationlib
 
@@ -1521,6 +1540,22 @@ def _binder(fn, path_plan, query_plan, request_args, positional, defaults, var_k
 
 
 def _is_async(fn):
+    memo = _BUILD_MEMO
+    if memo is not None:
+        try:
+            return memo[("async", fn)]
+        except (KeyError, TypeError):
+            pass
+    r = _is_async_uncached(fn)
+    if memo is not None:
+        try:
+            memo[("async", fn)] = r
+        except TypeError:
+            pass
+    return r
+
+
+def _is_async_uncached(fn):
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)
     )
@@ -1852,12 +1887,16 @@ def _new_dispatcher(routes_json):
 
     Returns ``(dispatch, None)``, or ``(None, text)`` with every problem found.  Never raises.
     """
+    global _BUILD_MEMO
     try:
+        _BUILD_MEMO = {}
         dispatch, error = _build_dispatcher(routes_json)
         return dispatch, None if error is None else _utf8_safe(error)
     except BaseException as exc:
         text = "tandem: cannot build the Python routes:\n" + _format_exception(exc)
         return None, _utf8_safe(text)
+    finally:
+        _BUILD_MEMO = None
 
 
 def _build_dispatcher(routes_json):
@@ -1872,9 +1911,15 @@ def _build_dispatcher(routes_json):
     loader = _Loader()
     problems = []  # str or _ImportFailure, in the order found
     table = {}
+    compiled = {}
     for route in routes:
         if route.id in table:
             problems.append('route "%s": duplicate route id %d' % (route.path, route.id))
+            continue
+        reused = _reuse(route)
+        if reused is not None:
+            table[route.id] = reused[2]
+            compiled[route.id] = reused
             continue
         known = len(loader.failures)
         try:
@@ -1886,11 +1931,14 @@ def _build_dispatcher(routes_json):
             problems.append(failed.failure)
         if run is not None:
             table[route.id] = run
+            compiled[route.id] = (_route_key(route), _modules_of(route), run)
     if problems:
         texts = [p if isinstance(p, str) else p.text() for p in problems]
         heading = "1 problem" if len(texts) == 1 else "%d problems" % len(texts)
         return None, "%s in the Python routes:\n\n%s" % (heading, "\n\n".join(texts))
 
+    _COMPILED.clear()
+    _COMPILED.update(compiled)
     get = table.get
 
     def dispatch(route_id, meta, headers, params, body):
@@ -1900,6 +1948,50 @@ def _build_dispatcher(routes_json):
         return run(meta, headers, params, body)
 
     return dispatch, None
+
+
+# _COMPILED keeps, by route id, what the last dispatcher built of each
+# route: (its key, the objects it was built from, its runner).  A reload
+# that keeps the workers (see native.Pool.SetRoutes) rebuilds the whole
+# table; a route whose id, kind, target, middleware and path are unchanged,
+# and whose handler and middleware are the very objects sys.modules still
+# leads to, takes its runner from here instead of being compiled again.
+# In shared isolation the host drops the application's modules before new
+# workers import them; the identity check then sees new objects.
+_COMPILED = {}
+
+
+def _route_key(route):
+    return (route.kind, route.target, route.middleware, route.path, route.params)
+
+
+def _modules_of(route):
+    """What route's runner was built from: each "module:attr" it names with
+    the object found there now (None if it cannot be found)."""
+    return tuple((ref, _lookup(ref)) for ref in (route.target,) + route.middleware)
+
+
+def _lookup(ref):
+    name, _, attrs = ref.partition(":")
+    obj = sys.modules.get(name)
+    try:
+        for attr in attrs.split("."):
+            if obj is None:
+                return None
+            obj = getattr(obj, attr)
+    except Exception:
+        return None
+    return obj
+
+
+def _reuse(route):
+    entry = _COMPILED.get(route.id)
+    if entry is None or entry[0] != _route_key(route):
+        return None
+    for ref, obj in entry[1]:
+        if obj is None or _lookup(ref) is not obj:
+            return None
+    return entry
 
 
 def _unknown_route(route_id, meta):
