@@ -14,7 +14,7 @@ STATICCHECK_VERSION := v0.8.2
 # tests share that extraction instead of linking 40 MB into every test binary.
 PYTHON_HOME = $$($(GO) run ./internal/pytest/extract)
 
-.PHONY: all build guests run test test-go lint bench bench-dispatch bench-scaling clean FORCE
+.PHONY: all build guests run run-mixed run-multitenant test test-go lint bench bench-dispatch bench-scaling clean FORCE
 
 all: build
 
@@ -30,6 +30,13 @@ guests:
 
 run: build
 	./$(BIN) serve --policy examples/hello/tandem.yaml
+
+# The other examples, with the guests they use (see each README).
+run-mixed: build guests
+	./$(BIN) serve --policy examples/mixed/tandem.yaml
+
+run-multitenant: build guests
+	./$(BIN) serve --policy examples/multitenant/tandem.yaml
 
 test: lint test-go
 
