@@ -37,6 +37,9 @@ func withRequestID(next echo.HandlerFunc) echo.HandlerFunc {
 		id := c.Request().Header.Get(headerRequestID)
 		if !saneRequestID(id) {
 			id = rand.Text()
+			// Plugins read it from the request, as any http-wasm guest
+			// reads a header.
+			c.Request().Header.Set(headerRequestID, id)
 		}
 		c.Response().Header().Set(headerRequestID, id)
 		return next(c)

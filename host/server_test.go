@@ -196,6 +196,16 @@ func TestRequestID(t *testing.T) {
 			assert.True(t, saneRequestID(got))
 		})
 	}
+	t.Run("on the request, for plugins", func(t *testing.T) {
+		var seen string
+		e := echo.New()
+		e.GET("/", func(c echo.Context) error { seen = c.Request().Header.Get("X-Request-Id"); return nil }, withRequestID)
+		for _, sent := range []string{"", "bad id"} {
+			rec := call(t, e, "GET", "/", nil, "X-Request-Id", sent)
+			assert.Equal(t, rec.Header().Get("X-Request-Id"), seen, "the id the response carries")
+			assert.True(t, saneRequestID(seen))
+		}
+	})
 	t.Run("on errors", func(t *testing.T) {
 		for _, target := range []string{"/nowhere", "/boom"} {
 			rec := call(t, h, "GET", target, nil, "X-Request-Id", "err-id")
