@@ -211,7 +211,7 @@ func (g *generation) buildRouters(sandboxed map[*policy.Route]sandboxTargets) er
 		if te := byTenant[pr.Tenant]; te != nil {
 			e = te
 		}
-		k := slot{e, routeShape(pr.Path)}
+		k := slot{e, policy.PathShape(pr.Path)}
 		methods := pr.Methods
 		if methods == nil {
 			methods = []string{"*"}
@@ -252,18 +252,6 @@ func (g *generation) buildRouters(sandboxed map[*policy.Route]sandboxTargets) er
 		}
 	}
 	return nil
-}
-
-// routeShape is a route path with its parameter names dropped: Echo cannot
-// tell /a/:x from /a/:y.
-func routeShape(path string) string {
-	segs := strings.Split(path, "/")
-	for i, s := range segs {
-		if strings.HasPrefix(s, ":") {
-			segs[i] = ":"
-		}
-	}
-	return strings.Join(segs, "/")
 }
 
 // newEcho is an Echo router with the server's error handler and the

@@ -390,8 +390,12 @@ func routePathValue(n *yaml.Node) (string, error) {
 	return s, nil
 }
 
-// shape is the part of a route path that decides which requests it
-// matches: parameter names do not, so /a/:x and /a/:y have the same shape.
+// PathShape is the part of a route path that decides which requests it
+// matches: parameter names do not, so /a/:x and /a/:y have the same shape,
+// and a router cannot serve both.
+func PathShape(route string) string { return shape(route) }
+
+// shape is PathShape.
 func shape(route string) string {
 	segments := strings.Split(route, "/")
 	for i, seg := range segments {
