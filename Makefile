@@ -38,10 +38,36 @@ run-mixed: build guests
 run-multitenant: build guests
 	./$(BIN) serve --policy examples/multitenant/tandem.yaml
 
-test: lint test-go
+test: lint test-go test-fuzz
 
 test-go:
 	home=$(PYTHON_HOME) && TANDEM_PYTHON_HOME=$$home $(GO) test -count=1 ./...
+
+# Fuzzing (docs/reliability.md): every fuzz target, one after the other (go
+# test -fuzz takes one target of one package), for FUZZTIME each with `make
+# fuzz` and FUZZTIME_CI each in `make test`. A failing input is written to
+# the package's testdata/fuzz/FuzzX/. FUZZFLAGS adds go test flags, like
+# -parallel 1 on a busy machine. Minimizing each new input could take 60 s
+# (the default), with no fuzzing meanwhile; 5 s is plenty.
+FUZZTIME     ?= 2m
+FUZZTIME_CI  ?= 10s
+FUZZFLAGS    ?=
+FUZZ_TARGETS := policy:FuzzParse sandbox:FuzzHostFunctions native/topology:FuzzParseCPUList host:FuzzPythonRequest
+
+define fuzz_targets
+home=$(PYTHON_HOME) && failed= && for t in $(FUZZ_TARGETS); do \
+	echo "== $${t%%:*} $${t#*:}, $(1)"; \
+	TANDEM_PYTHON_HOME=$$home $(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime $(1) -fuzzminimizetime 5s \
+		$(FUZZFLAGS) ./$${t%%:*}/ || failed="$$failed $$t"; \
+done; if [ -n "$$failed" ]; then echo "fuzzing failed:$$failed"; exit 1; fi
+endef
+
+.PHONY: fuzz test-fuzz
+fuzz:
+	$(call fuzz_targets,$(FUZZTIME))
+
+test-fuzz:
+	$(call fuzz_targets,$(FUZZTIME_CI))
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
