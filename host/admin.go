@@ -90,7 +90,7 @@ func (s *Server) ServeAdmin(ln net.Listener) error {
 		return errors.New("the admin listener is already serving")
 	}
 	s.admin = &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog: s.http.ErrorLog}
+		MaxHeaderBytes: maxHeaderBytes, ErrorLog: s.http.ErrorLog}
 	admin := s.admin
 	s.mu.Unlock()
 	s.log.Info("admin listener serving", "addr", ln.Addr().String())

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -105,13 +106,20 @@ func limitBody(limit policy.Size) echo.MiddlewareFunc {
 				// Unread, the rest of the body would have to be drained to
 				// keep the connection; closing it is cheaper and safer.
 				c.Response().Header().Set(echo.HeaderConnection, "close")
+				readNoMore(c.Response().Writer)
 				return errStatus(http.StatusRequestEntityTooLarge, tooLarge)
 			}
 			body, err := readBody(c.Response().Writer, r, int64(limit))
 			if err != nil {
 				var mbe *http.MaxBytesError
 				if errors.As(err, &mbe) {
+					readNoMore(c.Response().Writer)
 					return errStatus(http.StatusRequestEntityTooLarge, tooLarge)
+				}
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					// The listener's read timeout (server.timeouts.read)
+					// passed with the body still arriving.
+					return errStatus(http.StatusRequestTimeout, "the request body did not arrive within the read timeout")
 				}
 				return errStatus(http.StatusBadRequest, "reading the request body failed")
 			}
@@ -119,6 +127,15 @@ func limitBody(limit policy.Size) echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// readNoMore ends reading on the request's connection. After a 413
+// net/http would still read and discard up to 256 KiB of the body before
+// closing the connection (a declared length under that, or a chunked
+// body), waiting for a slow client until the read timeout; with the read
+// deadline passed it closes at once. Writing the response is unaffected.
+func readNoMore(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
 // readBody reads at most limit bytes of r's body. The ResponseWriter is

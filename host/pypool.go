@@ -137,7 +137,7 @@ func (s *Server) preparePython(ctx context.Context, g *generation, plan native.P
 		Isolation: iso,
 		Path:      g.pol.Python.Path,
 		Init:      g.pol.Python.Init,
-		Routes:    slices.Clone(g.pyRoute),
+		Routes:    uniqueRoutes(g.pyRoute),
 		Logger:    s.log,
 	}
 	if cfg.Workers == 0 {
@@ -156,6 +156,21 @@ func (s *Server) preparePython(ctx context.Context, g *generation, plan native.P
 	g.py = &pyPool{pool: pool, key: g.pyKey, refs: 1, routes: routes}
 	s.py = append(s.py, g.py)
 	return nil
+}
+
+// uniqueRoutes is routes with each ID once, in their order. Routes with the
+// same target, middleware and path share one ID (see routeID), as the same
+// path in two tenants does; the workers want each ID once.
+func uniqueRoutes(routes []native.Route) []native.Route {
+	seen := map[int]bool{}
+	var out []native.Route
+	for _, r := range routes {
+		if !seen[r.ID] {
+			seen[r.ID] = true
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // forgetSharedModules drops, in shared isolation, the application modules

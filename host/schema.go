@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -81,6 +82,12 @@ func (s *bodySchema) check(next echo.HandlerFunc) echo.HandlerFunc {
 func (s *bodySchema) validate(body []byte) []fieldError {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return []fieldError{{Path: "", Message: "the body is empty; this route takes JSON"}}
+	}
+	if !utf8.Valid(body) {
+		// JSON is UTF-8 (RFC 8259 §8.1); Go's decoder would quietly turn
+		// the bad bytes into U+FFFD and pass a body that request.json()
+		// refuses.
+		return []fieldError{{Path: "", Message: "the body is not valid JSON: it is not UTF-8"}}
 	}
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(body))
 	if err != nil {

@@ -126,11 +126,20 @@ func New(ctx context.Context, pol *policy.Policy, opts Options) (*Server, error)
 		ReadTimeout:       time.Duration(t.Read),
 		WriteTimeout:      time.Duration(t.Write),
 		IdleTimeout:       time.Duration(t.Idle),
+		MaxHeaderBytes:    maxHeaderBytes,
 		// net/http's own complaints (TLS handshakes, broken requests).
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	return s, nil
 }
+
+// maxHeaderBytes bounds a request's line and headers together, on both
+// listeners (net/http allows 4 KiB more): beyond it net/http answers 431
+// and closes the connection, an over-long URI included. Its default,
+// 1 MiB, would let every request carry a megabyte of headers into each
+// plugin and Python handler; 64 KiB is far above what browsers send and
+// about what common proxies accept (nginx 32 KiB, Envoy 60 KiB).
+const maxHeaderBytes = 64 << 10
 
 // ServeHTTP serves r on the current generation, which it holds until the
 // response is written: a reload meanwhile lets it finish there.
