@@ -107,10 +107,10 @@ func TestCompileStartFails(t *testing.T) {
 		{name: "abi violation", file: "method_start", want: `plugin "method_start": the guest broke the http-wasm ABI while starting: ` +
 			`get_method: called while the guest was starting, outside any request`},
 		{name: "the least start timeout", file: "loop_start", limits: Limits{Timeout: 10 * time.Millisecond},
-			want: `plugin "loop_start": the guest did not finish starting within 250ms: ` +
+			want: `plugin "loop_start": the guest did not finish starting within 1s: ` +
 				`make its initialization shorter or raise limits.timeout`},
-		{name: "limits.timeout", file: "loop_start", limits: Limits{Timeout: 400 * time.Millisecond},
-			want: `plugin "loop_start": the guest did not finish starting within 400ms: `},
+		{name: "limits.timeout", file: "loop_start", limits: Limits{Timeout: 1500 * time.Millisecond},
+			want: `plugin "loop_start": the guest did not finish starting within 1.5s: `},
 		{name: "canceled", file: "loop_start", ctx: canceled, want: `plugin "loop_start": starting the guest: context canceled`},
 	}
 	for _, c := range cases {

@@ -61,10 +61,13 @@ const (
 	DefaultMaxUses   = 10_000
 
 	pageSize = 64 << 10
-	// minStartTimeout is the least time start functions get: a Go
-	// guest's runtime takes milliseconds to start, and a start that fails
-	// spuriously fails a request.
-	minStartTimeout = 250 * time.Millisecond
+	// minStartTimeout is the least time start functions get. A Go
+	// guest's runtime takes a few milliseconds to start on an idle
+	// machine, but hundreds on a loaded one (measured under CI load), and
+	// a start that fails spuriously fails a request or refuses a policy.
+	// A guest that loops in its start costs this much CPU once at load,
+	// where Compile refuses it.
+	minStartTimeout = time.Second
 )
 
 // withDefaults fills the zero fields of l and checks the others.

@@ -112,5 +112,5 @@ routes:
 	assert.Equal(t, "1", a.header.Get("Retry-After"))
 	wg.Wait()
 	errorIs(held, 504, "gateway timeout")
-	assert.Contains(t, srv.logs(), "reason=timeout")
+	assert.Eventually(t, func() bool { return strings.Contains(srv.logs(), "reason=timeout") }, 5*time.Second, 20*time.Millisecond)
 }
