@@ -2,7 +2,7 @@
 #
 #   make run    serve examples/hello on the embedded CPython
 #   make test   every test (lint included)
-#   make bench  the benchmarks of docs/benchmarks.md
+#   make bench  tandem against Echo, gunicorn and uvicorn (docs/benchmarks.md)
 
 GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -14,7 +14,7 @@ STATICCHECK_VERSION := v0.8.2
 # tests share that extraction instead of linking 40 MB into every test binary.
 PYTHON_HOME = $$($(GO) run ./internal/pytest/extract)
 
-.PHONY: all build guests run run-mixed run-multitenant test test-go lint bench bench-dispatch bench-scaling clean FORCE
+.PHONY: all build guests run run-mixed run-multitenant test test-go lint bench bench-quick bench-dispatch bench-scaling bench-reload clean FORCE
 
 all: build
 
@@ -74,7 +74,17 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
-bench: bench-dispatch bench-scaling bench-reload
+# tandem, Echo-in-Go, gunicorn and uvicorn side by side with wrk: the trivial
+# JSON handler, a CPU-bound one, one Wasm middleware. Installs wrk, gunicorn
+# and uvicorn from Debian when missing; prints one table and writes
+# docs/img/bench.svg; about 8 minutes (shorter: BENCH_FLAGS="-d 4s -rounds 3").
+BENCH_FLAGS ?=
+bench: build
+	$(GO) run ./bench -bin $(BIN) $(BENCH_FLAGS) compare
+
+# A smoke run of the same (2 s per contender, one round; chart in bin/).
+bench-quick: build
+	$(GO) run ./bench -bin $(BIN) -quick -svg bin/bench-quick.svg $(BENCH_FLAGS) compare
 
 # Pool dispatch overhead against a direct call on the worker thread.
 bench-dispatch:

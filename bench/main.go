@@ -3,6 +3,7 @@
 // in the same run (the machine is shared; absolute numbers drift, ratios
 // hold). See docs/benchmarks.md.
 //
+//	go run ./bench compare    tandem against Echo-in-Go, gunicorn and uvicorn: trivial, CPU-bound and Wasm (make bench)
 //	go run ./bench scaling    CPU-bound handler: 1 vs 2 own-GIL workers, and shared mode
 //	go run ./bench memory     RSS and worker start-up with the hello app, 1 and 2 workers
 //	go run ./bench reload     reloads of a 1,000-route policy under load: reload time, latency before and during
@@ -39,7 +40,7 @@ var (
 
 func main() {
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: go run ./bench [flags] scaling|memory|reload ...")
+		fmt.Fprintln(os.Stderr, "usage: go run ./bench [flags] compare|scaling|memory|reload ...")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -50,6 +51,8 @@ func main() {
 	for _, what := range flag.Args() {
 		var err error
 		switch what {
+		case "compare":
+			err = compare()
 		case "scaling":
 			err = scaling()
 		case "memory":
