@@ -161,8 +161,9 @@ type callResult struct {
 
 // cCall runs one request through the dispatcher on the worker's thread.
 // meta, body and out are Go memory that holds no Go pointers, as cgo's
-// pointer rules require; C does not keep them after returning.
-func cCall(w *cWorker, meta, body, out []byte) (callResult, error) {
+// pointer rules require; C does not keep them after returning. job numbers
+// the request for cInterrupt (0: not interruptible).
+func cCall(w *cWorker, job uint64, meta, body, out []byte) (callResult, error) {
 	var mp, bp, op *C.char
 	if len(meta) > 0 {
 		mp = (*C.char)(unsafe.Pointer(&meta[0]))
@@ -173,7 +174,7 @@ func cCall(w *cWorker, meta, body, out []byte) (callResult, error) {
 	if cap(out) > 0 {
 		op = (*C.char)(unsafe.Pointer(unsafe.SliceData(out)))
 	}
-	rc := C.tdm_call(w, mp, C.size_t(len(meta)), bp, C.size_t(len(body)), op, C.size_t(cap(out)))
+	rc := C.tdm_call(w, C.int64_t(job), mp, C.size_t(len(meta)), bp, C.size_t(len(body)), op, C.size_t(cap(out)))
 	res := &w.res
 	if rc != 0 || res.failed != 0 {
 		msg := "the Python call failed"
@@ -197,6 +198,22 @@ func cCall(w *cWorker, meta, body, out []byte) (callResult, error) {
 	}
 	return r, nil
 }
+
+// cInterrupted reports whether cInterrupt raised HandlerTimeout into the
+// worker's last call, and whether tdm_call then failed to take a copy still
+// pending in the usual way (it cleared it instead); the worker's thread
+// reads it after cCall.
+func cInterrupted(w *cWorker) (interrupted, drainFailed bool) {
+	return w.res.interrupted != 0, w.res.interrupted == 2
+}
+
+// cInterrupt raises HandlerTimeout in the worker's thread if it is still
+// running job: 1 when it did, 0 when the worker had left the job, -1 when it
+// could not. It runs on a locked thread of its own, which it leaves without
+// a thread state, and blocks until it gets the worker interpreter's GIL,
+// forever if C code holds it forever. The worker must not end until it
+// returns.
+func cInterrupt(w *cWorker, job uint64) int { return int(C.tdm_interrupt(w, C.int64_t(job))) }
 
 // cReleaseBig frees the worker's overflow buffer when it grew beyond keep.
 func cReleaseBig(w *cWorker, keep int) { C.tdm_release_big(w, C.size_t(keep)) }

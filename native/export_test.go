@@ -18,7 +18,7 @@ func (p *Pool) DirectCalls(n int, req *Request) (time.Duration, error) {
 		t0 := time.Now()
 		for i := 0; i < n && err == nil; i++ {
 			var r callResult
-			r, err = cCall(w.c, meta, req.Body, buf)
+			r, err = cCall(w.c, 0, meta, req.Body, buf)
 			_ = r
 		}
 		took = time.Since(t0)
@@ -37,7 +37,7 @@ func (p *Pool) CallOn(i int, req *Request) (*Response, error) {
 	ran := w.onThread(func() {
 		buf := outBufs.Get().(*[]byte)
 		var r callResult
-		if r, err = cCall(w.c, appendMeta(nil, req), req.Body, *buf); err != nil {
+		if r, err = cCall(w.c, 0, appendMeta(nil, req), req.Body, *buf); err != nil {
 			outBufs.Put(buf)
 			return
 		}
@@ -54,3 +54,8 @@ func (p *Pool) CallOn(i int, req *Request) (*Response, error) {
 
 // ServiceCounter returns the service-time counter of route id, or nil.
 func (p *Pool) ServiceCounter(id int) *atomic.Int64 { return p.service.Load().get(id) }
+
+// DrainFailures counts interrupted calls after which a pending
+// HandlerTimeout had to be cleared instead of delivered (see
+// drain_interrupt in shim.c); it should stay 0.
+func (p *Pool) DrainFailures() uint64 { return p.deadlines.drainFailed.Load() }

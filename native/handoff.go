@@ -273,7 +273,7 @@ func (w *worker) retire() {
 	}
 	p.idle.mu.Unlock()
 	w.stopping.Store(true)
-	close(w.stop)
+	w.stopOnce.Do(func() { close(w.stop) })
 }
 
 // wakeAll wakes every parked worker (the pool is closing).

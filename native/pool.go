@@ -70,6 +70,17 @@ type Config struct {
 	CallerSpin time.Duration
 	// Queue bounds the requests waiting for a worker; 0 means 64 per worker.
 	Queue int
+	// InterruptGrace bounds how long a handler still running at its
+	// request's deadline may hold its worker. At the deadline the pool
+	// raises tandem.HandlerTimeout in it (see deadline.go); a worker whose
+	// handler has not returned InterruptGrace after the deadline (C code
+	// holding the GIL, a blocking call, a handler that caught the
+	// exception) is replaced by a fresh one and its thread abandoned.
+	// (The grace is counted from when the pool saw the deadline pass,
+	// which on a loaded machine can be a little after it.)
+	// 0 means DefaultInterruptGrace; negative turns both off, leaving an
+	// overrunning handler to finish on its own.
+	InterruptGrace time.Duration
 	// Logger receives lifecycle events; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -79,6 +90,10 @@ const DefaultSpin = 50 * time.Microsecond
 
 // DefaultCallerSpin is how long a requester polls for a fast response.
 const DefaultCallerSpin = 50 * time.Microsecond
+
+// DefaultInterruptGrace is how long after its deadline a handler may take
+// to stop before its worker is replaced.
+const DefaultInterruptGrace = time.Second
 
 // ErrClosed is returned by Do once the pool is closing.
 var ErrClosed = errors.New("the worker pool is closed")
@@ -101,14 +116,28 @@ type Pool struct {
 	closing   chan struct{}
 	senders   atomic.Int32
 	closeOnce sync.Once
-	stopped   chan struct{} // closed when every worker has ended
+	// stopped is closed when every worker has ended, abandoned ones too,
+	// and the pool's resources are released.
+	stopped chan struct{}
 	// wmu guards workers, and cfg.Routes for the readers that do not hold
 	// restartMu (Config): SetRoutes holds both to change it.
 	wmu sync.Mutex
 	// restartMu serializes Restart and SetRoutes.
 	restartMu sync.Mutex
 	workers   []*worker
+	// wg counts the workers that are not abandoned; abandoned holds the
+	// abandoned ones that have not ended yet (see deadline.go). amu guards
+	// abandoned, drained and released, and every worker's switch between
+	// the two (worker.accounted).
 	wg        sync.WaitGroup
+	amu       sync.Mutex
+	abandoned map[*worker]abandonment
+	drained   bool // shutdown saw every worker that is not abandoned end
+	released  bool
+	// slots counts, per worker index, what deadlines did to its workers.
+	slots []slotStats
+	// deadlines counts the same for the whole pool.
+	deadlines struct{ overran, interrupted, replaced, drainFailed atomic.Uint64 }
 	// startTime is how long creating every worker took.
 	startTime time.Duration
 	// pending counts queued requests, in C memory so idle workers can poll
@@ -172,6 +201,9 @@ func NewPool(cfg Config) (*Pool, error) {
 	if cfg.Queue <= 0 {
 		cfg.Queue = 64 * cfg.Workers
 	}
+	if cfg.InterruptGrace == 0 {
+		cfg.InterruptGrace = DefaultInterruptGrace
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -181,7 +213,8 @@ func NewPool(cfg Config) (*Pool, error) {
 	cfg.Routes = cloneRoutes(cfg.Routes)
 	p := &Pool{cfg: cfg, rt: rt, log: cfg.Logger, queue: make(chan *job, cfg.Queue), src: moduleSource,
 		closing: make(chan struct{}), stopped: make(chan struct{}),
-		pending: cAllocCounter(), spinBudget: int32(cfg.SpinBudget)}
+		pending: cAllocCounter(), spinBudget: int32(cfg.SpinBudget),
+		abandoned: map[*worker]abandonment{}, slots: make([]slotStats, cfg.Workers)}
 	p.service.Store(newServiceTimes(cfg.Routes, nil))
 	r, err := newReaper()
 	if err != nil {
@@ -310,12 +343,15 @@ func nonNil(s []string) []string {
 }
 
 // Do runs req on a free worker and waits for its response. If ctx ends
-// first, Do returns ctx.Err(); a request still queued is then never run.
+// first, Do returns ctx.Err(); a request still queued is then never run,
+// and one already running is interrupted at ctx's deadline (see
+// deadline.go) if it is still running then.
 func (p *Pool) Do(ctx context.Context, req *Request) (*Response, error) {
 	j := getJob()
 	j.meta = appendMeta(j.meta[:0], req)
 	j.body = req.Body
 	j.route = req.Route
+	j.requestID = req.RequestID
 	p.senders.Add(1)
 	if p.closed.Load() {
 		p.senders.Add(-1)
@@ -375,7 +411,16 @@ func (p *Pool) Do(ctx context.Context, req *Request) (*Response, error) {
 		case <-j.done:
 		case <-ctx.Done():
 			if j.state.CompareAndSwap(jobParked, jobAbandoned) {
-				// The worker recycles the job when it gets to it.
+				// A worker that took the job set runner before it looked
+				// at the state, so it is seen here unless the worker saw
+				// the job abandoned and will not run it. The job is not
+				// recycled before both sides released it.
+				if w := j.runner.Load(); w != nil {
+					p.overran(ctx, w, j.seq.Load(), j.route, j.requestID)
+				}
+				if j.release() {
+					putJob(j)
+				}
 				return nil, ctx.Err()
 			}
 			<-j.done
@@ -412,7 +457,10 @@ func (p *Pool) observe(route int, d time.Duration) {
 
 // Close stops taking requests, lets the workers finish every queued one,
 // then ends every interpreter. It waits for that unless ctx ends first; the
-// workers then still finish, and a later Close waits for them again.
+// workers then still finish, and a later Close waits for them again. Workers
+// abandoned in a handler that did not stop (see deadline.go) are waited for
+// too, within ctx only: the error then names them. Until every one has
+// ended, the pool counts as open and Finalize refuses to run.
 func (p *Pool) Close(ctx context.Context) error {
 	p.closeOnce.Do(func() {
 		p.closed.Store(true)
@@ -423,6 +471,9 @@ func (p *Pool) Close(ctx context.Context) error {
 	case <-p.stopped:
 		return nil
 	case <-ctx.Done():
+		if stuck := p.stuckWorkers(); stuck != "" {
+			return fmt.Errorf("stopping python workers: %w; %s", ctx.Err(), stuck)
+		}
 		return fmt.Errorf("stopping python workers: %w", ctx.Err())
 	}
 }
@@ -436,6 +487,23 @@ func (p *Pool) shutdown() {
 	close(p.queue) // workers drain what is queued, then stop
 	p.wakeAll()
 	p.wg.Wait()
+	p.amu.Lock()
+	p.drained = true
+	p.amu.Unlock()
+	p.releaseIfDone()
+}
+
+// releaseIfDone releases the pool's resources once shutdown has seen the
+// workers end and no abandoned worker is left. An abandoned worker touches
+// none of them, but its interpreter must end before Finalize may run.
+func (p *Pool) releaseIfDone() {
+	p.amu.Lock()
+	if !p.drained || len(p.abandoned) > 0 || p.released {
+		p.amu.Unlock()
+		return
+	}
+	p.released = true
+	p.amu.Unlock()
 	p.reaper.stop()
 	cFreeCounter(p.pending)
 	livePools.Add(-1)
@@ -466,7 +534,12 @@ func (p *Pool) Restart(i int) error {
 	p.publishWorkersLocked()
 	p.wmu.Unlock()
 	old.retire()
-	<-old.ended // it finishes the request it is running, if any
+	// It finishes the request it is running, if any, unless that request
+	// overran its deadline and the worker was abandoned in it.
+	select {
+	case <-old.ended:
+	case <-old.abandonedCh:
+	}
 	p.log.Info("python worker restarted", "worker", i, "interpreter", nw.interpID)
 	return nil
 }
@@ -479,6 +552,12 @@ type WorkerInfo struct {
 	Interpreter int64         `json:"interpreter"`
 	Served      uint64        `json:"served"`
 	Busy        time.Duration `json:"busy_ns"`
+	// Interrupted counts the handlers on this worker slot that overran
+	// their deadline and stopped when tandem.HandlerTimeout was raised in
+	// them; Replaced the workers of this slot replaced because a handler
+	// did not stop. Both add up over the slot's workers.
+	Interrupted uint64 `json:"interrupted"`
+	Replaced    uint64 `json:"replaced"`
 }
 
 // Workers describes the current workers.
@@ -488,7 +567,8 @@ func (p *Pool) Workers() []WorkerInfo {
 	out := make([]WorkerInfo, len(p.workers))
 	for i, w := range p.workers {
 		out[i] = WorkerInfo{Index: w.index, CPU: w.cpu, ThreadID: w.tid, Interpreter: w.interpID,
-			Served: w.served.Load(), Busy: time.Duration(w.busy.Load())}
+			Served: w.served.Load(), Busy: time.Duration(w.busy.Load()),
+			Interrupted: p.slots[i].interrupted.Load(), Replaced: p.slots[i].replaced.Load()}
 	}
 	return out
 }
@@ -540,14 +620,25 @@ const (
 )
 
 type job struct {
-	route  int
-	queued int64 // nanotime() when Do queued it
-	meta   []byte
-	body   []byte
-	state  atomic.Int32
-	done   chan struct{}
-	resp   *Response
-	err    error
+	route     int
+	requestID string
+	queued    int64 // nanotime() when Do queued it
+	meta      []byte
+	body      []byte
+	state     atomic.Int32
+	done      chan struct{}
+	resp      *Response
+	err       error
+	// runner is the worker that took the job and seq the number it gave
+	// it, both set before the worker looks at state: a requester that
+	// abandons the job reads them to interrupt it at its deadline.
+	runner atomic.Pointer[worker]
+	seq    atomic.Uint64
+	// refs counts who still uses an abandoned job: the requester, which
+	// reads runner after abandoning it, and the worker. The last one to
+	// release it recycles it (a job that is not abandoned is recycled by
+	// its requester alone).
+	refs atomic.Int32
 }
 
 var jobs = sync.Pool{New: func() any { return &job{done: make(chan struct{}, 1), meta: make([]byte, 0, 512)} }}
@@ -555,11 +646,17 @@ var jobs = sync.Pool{New: func() any { return &job{done: make(chan struct{}, 1),
 func getJob() *job {
 	j := jobs.Get().(*job)
 	j.state.Store(jobPending)
+	j.runner.Store(nil)
+	j.refs.Store(2)
 	return j
 }
 
+// release drops one user's reference to an abandoned job and reports
+// whether it was the last, which then recycles the job.
+func (j *job) release() bool { return j.refs.Add(-1) == 0 }
+
 func putJob(j *job) {
-	j.body, j.resp, j.err = nil, nil, nil
+	j.body, j.resp, j.err, j.requestID = nil, nil, nil, ""
 	if cap(j.meta) > 64<<10 {
 		j.meta = make([]byte, 0, 512)
 	}

@@ -60,9 +60,13 @@ func (p *Pool) SetRoutes(routes []Route) error {
 	// Build. Shared-mode workers share one interpreter: the first imports
 	// what is new, the next ones find it in sys.modules (as in NewPool).
 	errs := make([]error, len(ws))
+	// A worker abandoned in a handler that overran its deadline is skipped:
+	// its successor starts after this returns, with the routes it leaves.
 	eachWorker(ws, p.cfg.Isolation != Shared, func(i int, w *worker) {
 		if !w.onThread(func() { errs[i] = cPrepareRoutes(w.c, js) }) {
-			errs[i] = ErrClosed
+			if !w.abandoned.Load() {
+				errs[i] = ErrClosed
+			}
 		} else if errs[i] != nil {
 			errs[i] = fmt.Errorf("worker %d: %w", w.index, errs[i])
 		}
@@ -79,7 +83,7 @@ func (p *Pool) SetRoutes(routes []Route) error {
 	// Switch.
 	var ended atomic.Bool
 	eachWorker(ws, true, func(_ int, w *worker) {
-		if !w.onThread(func() { cCommitRoutes(w.c) }) {
+		if !w.onThread(func() { cCommitRoutes(w.c) }) && !w.abandoned.Load() {
 			ended.Store(true)
 		}
 	})

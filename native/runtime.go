@@ -312,7 +312,9 @@ func Finalize() error {
 		return nil
 	}
 	if n := livePools.Load(); n > 0 {
-		return fmt.Errorf("cannot finalize Python while %d worker pool(s) are open", n)
+		// Also a closed pool whose abandoned worker is still stuck in a
+		// handler: finalizing would pull the runtime from under it.
+		return fmt.Errorf("cannot finalize Python while %d worker pool(s) are open or have workers stuck in a handler", n)
 	}
 	proc.finalized = true
 	close(proc.calls)

@@ -12,6 +12,10 @@
 //     its own thread, when it is the interpreter's last thread state.
 //  5. Every worker ends before Py_FinalizeEx, which runs on the thread that
 //     called Py_InitializeEx.
+//  6. An interrupting thread (tdm_interrupt) creates a thread state of its
+//     own in the worker's interpreter, attaches it, and clears and deletes
+//     it before returning; no worker ends its interpreter while one exists
+//     (Py_EndInterpreter wants its caller to be the last thread state).
 //
 // Reference ownership is written at each call site: "new" for references we
 // own and must release, "borrowed" for the others.
@@ -92,6 +96,8 @@ typedef struct {
 	X(1, int, PyTuple_SetItem, (PyObject *, Py_ssize_t, PyObject *))               \
 	X(1, PyObject *, PyTuple_GetItem, (PyObject *, Py_ssize_t))                    \
 	X(1, Py_ssize_t, PyTuple_Size, (PyObject *))                                   \
+	X(1, int, PyThreadState_SetAsyncExc, (unsigned long, PyObject *))              \
+	X(1, unsigned long, PyThread_get_thread_ident, (void))                         \
 	X(1, PyObject *, PyErr_Occurred, (void))                                       \
 	X(1, void, PyErr_Clear, (void))                                                \
 	X(1, void, PyErr_Fetch, (PyObject **, PyObject **, PyObject **))               \
@@ -401,7 +407,13 @@ static PyObject *new_dispatcher(PyObject *mod, const char *routes_json, char **e
 // attached. Returns 0, or -1 with *err set.
 static int start_worker(tdm_worker *w, const char *src, const char *setup_json,
                         const char *routes_json, char **err) {
-	w->interp_id = p_PyInterpreterState_GetID(p_PyInterpreterState_Get());
+	PyInterpreterState *interp = p_PyInterpreterState_Get();
+	w->interp = interp;
+	w->interp_id = p_PyInterpreterState_GetID(interp);
+	// The id PyThreadState_SetAsyncExc matches against the thread state's
+	// thread_id, which CPython set to this thread's ident when it bound the
+	// state to this thread (PyThreadState_New, Py_NewInterpreterFromConfig).
+	w->thread_ident = p_PyThread_get_thread_ident();
 	PyObject *mod = tandem_module(src, err); // new
 	if (mod == NULL) {
 		return -1;
@@ -428,6 +440,13 @@ static int start_worker(tdm_worker *w, const char *src, const char *setup_json,
 	}
 	w->dispatch = dispatch; // owned by the worker until tdm_worker_end
 	w->module = mod;        // likewise, for tdm_worker_prepare_routes
+	// What tdm_interrupt raises and tdm_call drains with (new, or NULL:
+	// without them the worker cannot be interrupted, only replaced).
+	w->timeout_exc = p_PyObject_GetAttrString(mod, "HandlerTimeout");
+	w->drain = p_PyObject_GetAttrString(mod, "_drain_interrupt");
+	if (w->timeout_exc == NULL || w->drain == NULL) {
+		p_PyErr_Clear();
+	}
 	return 0;
 }
 
@@ -528,8 +547,8 @@ void tdm_worker_end(tdm_worker *w) {
 	}
 	PyThreadState *ts = w->tstate;
 	p_PyEval_RestoreThread(ts);
-	void **refs[3] = {&w->dispatch, &w->next, &w->module};
-	for (int i = 0; i < 3; i++) {
+	void **refs[5] = {&w->dispatch, &w->next, &w->module, &w->timeout_exc, &w->drain};
+	for (int i = 0; i < 5; i++) {
 		if (*refs[i] != NULL) {
 			p_Py_DecRef((PyObject *)*refs[i]);
 			*refs[i] = NULL;
@@ -792,16 +811,10 @@ static int encode(out_writer *o, PyObject *hdrs, PyObject *log, const char *body
 	return 0;
 }
 
-int tdm_call(tdm_worker *w, const char *meta, size_t meta_len, const char *body, size_t body_len,
-             char *out, size_t out_cap) {
+// call_attached is tdm_call's work, with w->tstate attached.
+static int call_attached(tdm_worker *w, const char *meta, size_t meta_len, const char *body,
+                         size_t body_len, char *out, size_t out_cap) {
 	tdm_result *res = &w->res;
-	memset(res, 0, sizeof *res);
-	if (w->err != NULL) {
-		free(w->err);
-		w->err = NULL;
-	}
-	p_PyEval_RestoreThread(w->tstate);
-
 	PyObject *args[5];
 	int rc = build_args(meta, meta_len, body, body_len, args);
 	if (rc != 0) {
@@ -809,7 +822,6 @@ int tdm_call(tdm_worker *w, const char *meta, size_t meta_len, const char *body,
 		                  : take_exception("building the request");
 		res->failed = 1;
 		p_PyErr_Clear();
-		p_PyEval_SaveThread();
 		return -1;
 	}
 	PyObject *r = p_PyObject_Vectorcall(w->dispatch, args, 5, NULL); // new
@@ -819,7 +831,6 @@ int tdm_call(tdm_worker *w, const char *meta, size_t meta_len, const char *body,
 	if (r == NULL) {
 		w->err = take_exception("the tandem dispatcher raised");
 		res->failed = 1;
-		p_PyEval_SaveThread();
 		return -1;
 	}
 
@@ -848,7 +859,6 @@ int tdm_call(tdm_worker *w, const char *meta, size_t meta_len, const char *body,
 				w->err = fmt_err("out of memory for a %zu-byte response", o.n);
 				res->failed = 1;
 				p_Py_DecRef(r);
-				p_PyEval_SaveThread();
 				return -1;
 			}
 			w->big = nb;
@@ -859,7 +869,6 @@ int tdm_call(tdm_worker *w, const char *meta, size_t meta_len, const char *body,
 		res->overflow = 1;
 	}
 	p_Py_DecRef(r);
-	p_PyEval_SaveThread();
 	return 0;
 
 bad:
@@ -870,8 +879,79 @@ bad:
 	}
 	res->failed = 1;
 	p_Py_DecRef(r);
-	p_PyEval_SaveThread();
 	return -1;
+}
+
+// drain_interrupt runs at the end of a call that tdm_interrupt raised into,
+// so that no HandlerTimeout stays pending for the thread's next call: the
+// exception is raised at the next check of the eval breaker, and the call
+// may have ended before one came (the handler had returned, or it was in C
+// code). PyThreadState_SetAsyncExc(id, NULL) alone does not do: on 3.12 the
+// interpreter-wide async_exc flag is reset only when an exception is
+// delivered, so every later eval-breaker check would take the slow path. So
+// the exception is armed once more and delivered: a Python function checks
+// the eval breaker when it starts (RESUME), and _drain_interrupt is one.
+// It returns 0, or -1 when the exception did not come and was cleared
+// instead (which tests check never happens).
+static int drain_interrupt(tdm_worker *w) {
+	p_PyErr_Clear();
+	p_PyThreadState_SetAsyncExc(w->thread_ident, (PyObject *)w->timeout_exc);
+	PyObject *r = p_PyObject_Vectorcall((PyObject *)w->drain, NULL, 0, NULL); // new, or NULL: raised
+	int rc = 0;
+	if (r != NULL) {
+		p_Py_DecRef(r);
+		p_PyThreadState_SetAsyncExc(w->thread_ident, NULL);
+		rc = -1;
+	}
+	p_PyErr_Clear();
+	return rc;
+}
+
+int tdm_call(tdm_worker *w, int64_t job, const char *meta, size_t meta_len, const char *body,
+             size_t body_len, char *out, size_t out_cap) {
+	memset(&w->res, 0, sizeof w->res);
+	if (w->err != NULL) {
+		free(w->err);
+		w->err = NULL;
+	}
+	p_PyEval_RestoreThread(w->tstate);
+	w->running = job;
+	int rc = call_attached(w, meta, meta_len, body, body_len, out, out_cap);
+	// Cleared before draining: an interrupter that gets the GIL while the
+	// drain runs Python must find the job over, or it would arm another.
+	w->running = 0;
+	if (job != 0 && w->interrupted == job) {
+		w->res.interrupted = drain_interrupt(w) == 0 ? 1 : 2;
+	}
+	p_PyEval_SaveThread();
+	return rc;
+}
+
+int tdm_interrupt(tdm_worker *w, int64_t job) {
+	if (job == 0 || w->timeout_exc == NULL || w->drain == NULL) {
+		return -1;
+	}
+	PyThreadState *ts = p_PyThreadState_New((PyInterpreterState *)w->interp);
+	if (ts == NULL) {
+		return -1;
+	}
+	// Waits for the interpreter's GIL (its own, or the main one in shared
+	// mode); after the switch interval it asks the holder to drop it.
+	p_PyEval_RestoreThread(ts);
+	int rc = 0;
+	if (w->running == job) {
+		// The worker is on the job and cannot leave it without this GIL
+		// (tdm_call clears running while holding it). The id is looked up
+		// among the current interpreter's thread states.
+		if (p_PyThreadState_SetAsyncExc(w->thread_ident, (PyObject *)w->timeout_exc) == 1) {
+			w->interrupted = job;
+			rc = 1;
+		} else {
+			rc = -1;
+		}
+	}
+	drop_current(ts); // clears and deletes ts, releasing the GIL
+	return rc;
 }
 
 // tdm_release_big frees the overflow buffer once it grew past keep bytes, so

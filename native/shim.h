@@ -22,6 +22,7 @@ typedef struct {
 	uint64_t body_len; // bytes of body after the log text
 	int32_t overflow;  // 1: the output is in the worker's big buffer, not in out
 	int32_t failed;    // 1: the dispatcher itself failed; err holds why
+	int32_t interrupted; // 1: tdm_interrupt raised HandlerTimeout into this call (2: and draining it failed)
 } tdm_result;
 
 typedef struct tdm_worker tdm_worker;
@@ -31,6 +32,16 @@ struct tdm_worker {
 	void *dispatch;  // the dispatcher callable (a strong reference)
 	void *next;      // a dispatcher built by tdm_worker_prepare_routes, not yet in use (strong), or NULL
 	void *module;    // the interpreter's tandem module (a strong reference)
+	void *interp;    // the PyInterpreterState tstate belongs to (the main one in shared mode)
+	void *timeout_exc; // tandem.HandlerTimeout of that interpreter (a strong reference)
+	void *drain;     // tandem._drain_interrupt (a strong reference)
+	unsigned long thread_ident; // PyThread_get_thread_ident() of the worker's thread
+	// running is the job number tdm_call is running (0 between calls) and
+	// interrupted the last job tdm_interrupt raised HandlerTimeout into.
+	// Both are read and written only with tstate's GIL held, by the
+	// worker's thread and by interrupting threads.
+	int64_t running;
+	int64_t interrupted;
 	int own_gil;     // 1: tstate belongs to a sub-interpreter this worker owns
 	int64_t interp_id;
 	char *big;       // grown on demand for outputs that do not fit the caller's buffer
@@ -73,8 +84,22 @@ void tdm_worker_end(tdm_worker *w);
 // tdm_call runs one request: attach, build the arguments from meta and body,
 // call the dispatcher, copy status, headers, log and body into out (or into
 // w->big when they do not fit), detach. One crossing from Go per request.
-int tdm_call(tdm_worker *w, const char *meta, size_t meta_len, const char *body,
+// job (> 0) numbers the request for tdm_interrupt; 0 makes it
+// uninterruptible. If tdm_interrupt raised into it, res.interrupted is 1
+// and no HandlerTimeout stays pending for the thread's next call.
+int tdm_call(tdm_worker *w, int64_t job, const char *meta, size_t meta_len, const char *body,
              size_t body_len, char *out, size_t out_cap);
+
+// tdm_interrupt raises tandem.HandlerTimeout in w's thread if, and only if,
+// that thread is still running job. It runs on a thread of its own (any
+// thread but the worker's, holding no thread state), where it creates a
+// thread state in w's interpreter and attaches it: that waits for the
+// interpreter's GIL, which a worker running Python drops within the switch
+// interval (5 ms) and one blocked in C code that holds it does not drop
+// until that code returns. Returns 1 when the exception was set, 0 when w
+// was not running job, -1 when it could not be set. The caller must keep w
+// alive (tdm_worker_end not started) until it returns.
+int tdm_interrupt(tdm_worker *w, int64_t job);
 
 // tdm_exec_main runs Python source in the main interpreter on the thread that
 // called tdm_initialize.

@@ -3,6 +3,7 @@ package native
 import (
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +29,7 @@ type worker struct {
 	// stop ends this worker alone (Restart) once it is set; the pool's
 	// queue closing ends them all after the queue drains.
 	stop     chan struct{}
+	stopOnce sync.Once
 	stopping atomic.Bool
 	ended    chan struct{}
 	// wake gets a token when a requester hands this parked worker work.
@@ -42,11 +44,35 @@ type worker struct {
 	// idle periods. Both decide whether the worker polls.
 	slowGaps int
 	idles    uint64
+
+	// What deadline.go needs. jobs numbers the jobs this worker takes
+	// (only its goroutine writes it); finished is the number of the last
+	// one it is done with; a watchdog waiting for job n stores n in watched
+	// and gets a token on jobEnd when it ends. note is what the worker's
+	// last interrupted job left in the log.
+	jobs     uint64
+	finished atomic.Uint64
+	watched  atomic.Uint64
+	jobEnd   chan struct{}
+	note     atomic.Pointer[interruptNote]
+	// imu guards ending and interrupters' additions: once ending is set
+	// no interrupter starts, and the worker waits for those running
+	// before it ends its interpreter (their thread states are in it).
+	imu          sync.Mutex
+	ending       bool
+	interrupters sync.WaitGroup
+	// abandoned is set, and abandonedCh closed, when a watchdog gave up on
+	// the worker; accounted is set by whoever first counts its end: the
+	// worker when it ends, or the watchdog that abandons it (under p.amu).
+	abandoned   atomic.Bool
+	abandonedCh chan struct{}
+	accounted   atomic.Bool
 }
 
 func (p *Pool) startWorker(i int) (*worker, error) {
 	w := &worker{pool: p, index: i, cpu: p.cpu(i), control: make(chan func()),
-		stop: make(chan struct{}), ended: make(chan struct{}), wake: make(chan struct{}, 1)}
+		stop: make(chan struct{}), ended: make(chan struct{}), wake: make(chan struct{}, 1),
+		jobEnd: make(chan struct{}, 1), abandonedCh: make(chan struct{})}
 	started := make(chan error, 1)
 	p.wg.Add(1)
 	go w.run(started)
@@ -57,8 +83,7 @@ func (p *Pool) startWorker(i int) (*worker, error) {
 }
 
 func (w *worker) run(started chan<- error) {
-	defer w.pool.wg.Done()
-	defer close(w.ended)
+	defer w.pool.workerEnded(w)
 	// Never unlocked: the thread state created below is bound to this OS
 	// thread. When this goroutine returns the thread exits with it.
 	runtime.LockOSThread()
@@ -100,10 +125,15 @@ func (w *worker) run(started chan<- error) {
 		}
 		w.serve(j)
 	}
-	if len(p.queue) > 0 {
+	if len(p.queue) > 0 && !w.abandoned.Load() {
 		// A requester may have woken this worker just as it retired.
 		p.wakeOne()
 	}
+	// No interrupter may hold a thread state in the interpreter it ends.
+	w.imu.Lock()
+	w.ending = true
+	w.imu.Unlock()
+	w.interrupters.Wait()
 	cWorkerEnd(w.c)
 	w.c = nil
 }
@@ -136,9 +166,17 @@ func (w *worker) next() (*job, func(), bool) {
 // serve runs one request and hands the result to its requester.
 func (w *worker) serve(j *job) {
 	p := w.pool
+	w.jobs++
+	seq := w.jobs
+	// Before looking at the state: see Pool.Do.
+	j.seq.Store(seq)
+	j.runner.Store(w)
 	atomic.AddInt32(p.pending, -1)
 	if j.state.Load() == jobAbandoned {
-		putJob(j)
+		w.jobDone(seq)
+		if j.release() {
+			putJob(j)
+		}
 		return
 	}
 	if len(p.queue) > 0 {
@@ -151,7 +189,11 @@ func (w *worker) serve(j *job) {
 	w.jobRoute.Store(int32(j.route))
 	w.jobStart.Store(start)
 	buf := outBufs.Get().(*[]byte)
-	r, err := cCall(w.c, j.meta, j.body, *buf)
+	r, err := cCall(w.c, seq, j.meta, j.body, *buf)
+	interrupted, drainFailed := cInterrupted(w.c)
+	if drainFailed {
+		p.deadlines.drainFailed.Add(1)
+	}
 	var resp *Response
 	if err == nil {
 		resp = &Response{Worker: w.index}
@@ -170,23 +212,50 @@ func (w *worker) serve(j *job) {
 	w.busy.Add(int64(took))
 	w.served.Add(1)
 	w.jobStart.Store(0)
-	p.observe(j.route, took)
+	if interrupted {
+		// Its time says nothing of the route's usual one. What it left
+		// in the log (the traceback of HandlerTimeout) is the watchdog's.
+		n := &interruptNote{seq: seq}
+		if resp != nil {
+			n.detail = resp.Log
+		} else if err != nil {
+			n.detail = err.Error()
+		}
+		w.note.Store(n)
+	} else {
+		p.observe(j.route, took)
+	}
 	j.resp, j.err = resp, err
+	w.jobDone(seq)
 	switch j.state.Swap(jobDone) {
 	case jobParked:
 		p.stats.slowReplies.Add(1)
 		p.reaper.push(j)
 	case jobAbandoned:
-		// The requester gave up while we ran it.
+		// The requester gave up while we ran it (and has the 504).
 		if resp != nil {
 			resp.Release()
 		}
-		putJob(j)
+		if j.release() {
+			putJob(j)
+		}
+	}
+}
+
+// jobDone records that the worker is done with job seq and wakes a watchdog
+// waiting for it.
+func (w *worker) jobDone(seq uint64) {
+	w.finished.Store(seq)
+	if w.watched.Load() == seq {
+		select {
+		case w.jobEnd <- struct{}{}:
+		default:
+		}
 	}
 }
 
 // onThread runs f on the worker's thread between requests. It reports false
-// if the worker has ended.
+// if the worker has ended or was abandoned in a handler that did not stop.
 func (w *worker) onThread(f func()) bool {
 	done := make(chan struct{})
 	w.controlPending.Add(1)
@@ -195,6 +264,9 @@ func (w *worker) onThread(f func()) bool {
 		<-done
 		return true
 	case <-w.ended:
+		w.controlPending.Add(-1)
+		return false
+	case <-w.abandonedCh:
 		w.controlPending.Add(-1)
 		return false
 	}

@@ -47,7 +47,9 @@ What a handler may return:
 - a :class:`Response`.
 
 An exception becomes a 500 whose JSON body carries the request id; the traceback goes to the
-server log, never to the client.  :class:`HTTPError` becomes a response with its own status.
+server log, never to the client.  :class:`HTTPError` becomes a response with its own status.  A
+handler still running at its route's timeout gets :class:`HandlerTimeout` raised inside it (the
+client has had its 504 already).
 
 Middleware is ``def mw(request, call_next)``.  ``call_next(request)`` runs the rest of the chain
 and returns a :class:`Response` (an :class:`HTTPError` raised further in has already become one);
@@ -74,7 +76,7 @@ import typing
 from _thread import allocate_lock
 from urllib.parse import quote, unquote
 
-__all__ = ["HTTPError", "Headers", "MutableHeaders", "Request", "Response", "Worker"]
+__all__ = ["HTTPError", "HandlerTimeout", "Headers", "MutableHeaders", "Request", "Response", "Worker"]
 
 # Only immutable values live at module level: several dispatchers (shared mode, a reload) and
 # several threads (shared mode) use this module at once.
@@ -178,6 +180,23 @@ class HTTPError(Exception):
         if text is None and type(self.status) is int:
             text = _reason(self.status)
         return "%s %s" % (self.status, text)
+
+
+class HandlerTimeout(BaseException):
+    """Raised inside a handler still running when its route's timeout passes.
+
+    The client has already been answered 504; tandem raises this in the worker's interpreter so
+    that the handler stops and the worker is free for the next request.  Like
+    ``KeyboardInterrupt`` it derives from ``BaseException``, so ``except Exception:`` does not
+    catch it; ``finally`` blocks and ``with`` exits run as it unwinds.  A handler that catches it
+    anyway (``except BaseException:`` or a bare ``except:``) and keeps going, or that is blocked
+    in C code (``time.sleep``, a socket read without a timeout), has its worker replaced by a
+    fresh interpreter a grace period later.  What the handler returns after it is never sent.
+    """
+
+
+def _drain_interrupt():
+    """Called by the server after an interrupted request to take a still-pending HandlerTimeout."""
 
 
 class _InvalidReturn(TypeError):

@@ -78,6 +78,14 @@ class UncaughtExceptions(unittest.TestCase):
             with self.subTest(target=target):
                 self.assertIn(name, self.assertInternalError(serve(H + target)))
 
+    def test_handler_timeout_is_contained_and_not_an_exception(self):
+        self.assertTrue(issubclass(tandem.HandlerTimeout, BaseException))
+        self.assertFalse(issubclass(tandem.HandlerTimeout, Exception))
+        self.assertIn("HandlerTimeout", tandem.__all__)
+        log = self.assertInternalError(serve(H + "catches_exception"))
+        self.assertIn("HandlerTimeout", log)
+        self.assertIsNone(tandem._drain_interrupt())
+
     def test_chained_exceptions(self):
         log = self.assertInternalError(serve(H + "raises_chained"))
         self.assertIn("KeyError: 'missing'", log)

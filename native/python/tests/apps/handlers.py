@@ -302,6 +302,14 @@ def raises_system_exit(request):
     raise SystemExit(3)
 
 
+def catches_exception(request):
+    # HandlerTimeout is not an Exception: it goes past this.
+    try:
+        raise tandem.HandlerTimeout
+    except Exception:
+        return {"caught": True}
+
+
 def raises_keyboard_interrupt(request):
     raise KeyboardInterrupt
 
