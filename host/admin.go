@@ -145,7 +145,8 @@ func (s *Server) Status() Status {
 		st.QueueDepth = g.py.pool.QueueDepth()
 		for _, w := range g.py.pool.Workers() {
 			st.Workers = append(st.Workers, StatusWorker{Index: w.Index, CPU: w.CPU, Core: s.coreOf(w.CPU),
-				ThreadID: w.ThreadID, Interpreter: w.Interpreter, Served: w.Served, Busy: w.Busy.Seconds()})
+				ThreadID: w.ThreadID, Interpreter: w.Interpreter, Served: w.Served, Busy: w.Busy.Seconds(),
+				Interrupted: w.Interrupted, Replaced: w.Replaced})
 		}
 	}
 	for _, r := range g.routes {

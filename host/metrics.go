@@ -125,6 +125,10 @@ var (
 		"Python requests waiting for a worker (one queue feeds every worker).", nil, nil)
 	descWorkers = prometheus.NewDesc("tandem_python_workers",
 		"Python workers serving the current policy.", nil, nil)
+	descOverran = prometheus.NewDesc("tandem_python_deadline_overruns_total",
+		"Python handlers still running at their request's deadline, by what stopped them: interrupted (tandem.HandlerTimeout raised in them), replaced (their worker replaced), or returned (they ended on their own first).", []string{"outcome"}, nil)
+	descAbandoned = prometheus.NewDesc("tandem_python_abandoned_threads",
+		"Threads of replaced Python workers still running a handler that would not stop.", nil, nil)
 	descInstances = prometheus.NewDesc("tandem_sandbox_instances",
 		"Plugin instances alive, by plugin, tenant and state (idle or busy).", []string{"plugin", "tenant", "state"}, nil)
 	descInstantiations = prometheus.NewDesc("tandem_sandbox_instantiations_total",
@@ -148,7 +152,7 @@ var (
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descWorkerRequests, descWorkerBusy, descQueue, descWorkers,
+	for _, d := range []*prometheus.Desc{descWorkerRequests, descWorkerBusy, descQueue, descWorkers, descOverran, descAbandoned,
 		descInstances, descInstantiations, descTraps, descTimeouts, descViolations, descRejected, descWaits,
 		descReloads, descLoaded, descInfo} {
 		ch <- d
@@ -170,6 +174,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descWorkerBusy, prometheus.CounterValue, w.Busy.Seconds(), idx, cpu)
 		}
 		ch <- prometheus.MustNewConstMetric(descQueue, prometheus.GaugeValue, float64(g.py.pool.QueueDepth()))
+		d := g.py.pool.Deadlines()
+		returned := d.Overran - min(d.Overran, d.Interrupted+d.Replaced)
+		ch <- prometheus.MustNewConstMetric(descOverran, prometheus.CounterValue, float64(d.Interrupted), "interrupted")
+		ch <- prometheus.MustNewConstMetric(descOverran, prometheus.CounterValue, float64(d.Replaced), "replaced")
+		ch <- prometheus.MustNewConstMetric(descOverran, prometheus.CounterValue, float64(returned), "returned")
+		ch <- prometheus.MustNewConstMetric(descAbandoned, prometheus.GaugeValue, float64(d.Abandoned))
 	} else {
 		ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, 0)
 	}

@@ -101,6 +101,10 @@ func short(digest string) string {
 	return digest
 }
 
+// retiredPoolClose bounds how long the workers of a replaced policy may
+// take to stop once its last request has ended.
+const retiredPoolClose = time.Minute
+
 // retire waits for old's requests to end, then releases what old alone
 // held.
 func (s *Server) retire(old *generation) {
@@ -128,7 +132,11 @@ func (s *Server) releaseLocked(g *generation) {
 			s.retiring.Add(1)
 			go func() {
 				defer s.retiring.Done()
-				if err := pool.Close(context.Background()); err != nil {
+				// Bounded: a worker stuck in C code for good would hold
+				// the close (and a shutdown waiting on it) forever.
+				ctx, cancel := context.WithTimeout(context.Background(), retiredPoolClose)
+				defer cancel()
+				if err := pool.Close(ctx); err != nil {
 					s.log.Warn("closing the Python workers of a replaced policy", "error", err)
 				}
 			}()

@@ -68,6 +68,11 @@ type StatusWorker struct {
 	Interpreter int64   `json:"interpreter"`
 	Served      uint64  `json:"served"`
 	Busy        float64 `json:"busy_seconds"`
+	// Interrupted counts handlers on this slot stopped at their deadline;
+	// Replaced the workers of this slot replaced because one would not
+	// stop.
+	Interrupted uint64 `json:"interrupted"`
+	Replaced    uint64 `json:"replaced"`
 }
 
 // StatusRoute is one route of the policy, with its counters.

@@ -41,6 +41,9 @@ routes:
     handler: {python: svc:hello}
   - path: /boom
     handler: {python: svc:boom}
+  - path: /spin
+    handler: {python: svc:spin}
+    limits: {timeout: 200ms}
   - path: /trap
     middleware: [trap]
     handler: {python: svc:hello}
@@ -52,7 +55,8 @@ routes:
 `
 	dir := writeFiles(t, map[string]string{
 		"tandem.yaml": policy,
-		"app/svc.py":  "def hello(request, name: str = 'x'):\n    return {'hello': name}\n\ndef boom(request):\n    raise RuntimeError('boom')\n",
+		"app/svc.py":  "def hello(request, name: str = 'x'):\n    return {'hello': name}\n\ndef boom(request):\n    raise RuntimeError('boom')\n\n" +
+			"def spin(request):\n    while True:\n        pass\n",
 	})
 	for file, src := range map[string]string{
 		"trap_response.wasm": "sandbox/testdata/hostile/trap_response.wasm",
@@ -86,7 +90,7 @@ routes:
 		status     int
 	}{
 		{"/hello/a", "", 200}, {"/hello/b", "", 200}, {"/boom", "", 500}, {"/trap", "", 500},
-		{"/loop", "", 504}, {"/t", "t.localhost", 200}, {"/t", "t.localhost", 429}, {"/nowhere", "", 404},
+		{"/loop", "", 504}, {"/spin", "", 504}, {"/t", "t.localhost", 200}, {"/t", "t.localhost", 429}, {"/nowhere", "", 404},
 	} {
 		code, body := get(public, c.path, c.host)
 		assert.Equal(t, c.status, code, "%s: %s", c.path, body)
@@ -104,7 +108,13 @@ routes:
 	assert.Equal(t, 200, code)
 	assert.Contains(t, body, "<html")
 
-	code, metrics := get(admin, "/metrics", "")
+	// The endless handler was interrupted at its deadline, and its worker
+	// serves again.
+	var metrics string
+	require.Eventually(t, func() bool {
+		code, metrics = get(admin, "/metrics", "")
+		return strings.Contains(metrics, `tandem_python_deadline_overruns_total{outcome="interrupted"} 1`)
+	}, 10*time.Second, 50*time.Millisecond, "no interrupted handler counted")
 	require.Equal(t, 200, code)
 	for _, want := range []string{
 		`tandem_http_requests_total{code="200",route="/hello/:name",target="python",tenant=""} 2`,
@@ -118,6 +128,7 @@ routes:
 		`tandem_tenant_rate_limited_total{tenant="t"} 1`,
 		`tandem_python_workers 2`,
 		`tandem_python_queue_depth 0`,
+		`tandem_python_abandoned_threads 0`,
 		`tandem_python_worker_busy_seconds_total{cpu="-1",worker="0"}`,
 		`tandem_python_worker_requests_total{cpu="-1",worker="1"}`,
 		`tandem_sandbox_instances{plugin="trap",state="idle",tenant=""}`,
@@ -165,7 +176,7 @@ routes:
 	assert.Len(t, st.Workers, 2)
 	assert.Equal(t, uint64(1), st.Policy.Reloads)
 	assert.Len(t, st.Policy.Digest, 64)
-	require.Len(t, st.Routes, 5)
+	require.Len(t, st.Routes, 6)
 	assert.Equal(t, "/hello/:name", st.Routes[0].Path)
 	assert.Equal(t, uint64(2), st.Routes[0].Requests, "counts survive the reload")
 	assert.Equal(t, uint64(1), st.Routes[1].Errors)
