@@ -55,7 +55,7 @@ routes:
 `
 	dir := writeFiles(t, map[string]string{
 		"tandem.yaml": policy,
-		"app/svc.py":  "def hello(request, name: str = 'x'):\n    return {'hello': name}\n\ndef boom(request):\n    raise RuntimeError('boom')\n\n" +
+		"app/svc.py": "def hello(request, name: str = 'x'):\n    return {'hello': name}\n\ndef boom(request):\n    raise RuntimeError('boom')\n\n" +
 			"def spin(request):\n    while True:\n        pass\n",
 	})
 	for file, src := range map[string]string{
