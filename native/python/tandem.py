@@ -211,6 +211,15 @@ class _SetupError(Exception):
 # Headers
 
 
+def _sendable(value):
+    """``value`` with every lone surrogate (a byte that was not UTF-8) replaced by U+FFFD."""
+    try:
+        value.encode("utf-8")
+        return value
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if "\ud800" <= c <= "\udfff" else c for c in value)
+
+
 def _header(name, value):
     """Return a checked ``(name, value)`` pair or raise ValueError/TypeError saying why."""
     if type(name) is not str or not _is_token(name):
@@ -350,8 +359,14 @@ class Headers:
     __hash__ = None
 
     def copy(self):
-        """A :class:`MutableHeaders` with the same fields."""
-        return MutableHeaders(self)
+        """A :class:`MutableHeaders` with the same fields.
+
+        A request field's bytes that are not UTF-8 (kept as lone surrogates, so the request
+        loses nothing) cannot be sent in a response: in the copy each becomes U+FFFD.
+        """
+        copy = MutableHeaders()
+        copy._items = [(n, v if v.isascii() else _sendable(v)) for n, v in self._items]
+        return copy
 
     def __repr__(self):
         return "%s(%r)" % (type(self).__name__, list(self._items))
@@ -926,7 +941,14 @@ class Request:
         charset = self._charset()
         try:
             return bytes(self.body).decode(charset)
-        except LookupError:
+        except (LookupError, ValueError) as exc:
+            if isinstance(exc, UnicodeDecodeError):
+                raise HTTPError(
+                    400,
+                    "request body is not valid %s: %s at byte %d" % (charset, exc.reason, exc.start),
+                ) from None
+            # An unknown name, a codec that is not a text encoding ("undefined"), a name
+            # with a NUL or that is not ASCII.
             raise HTTPError(
                 400, "request body has an unknown charset %s" % _quoted(charset)
             ) from None
@@ -946,9 +968,11 @@ class Request:
         except AttributeError:
             pass
         try:
-            value = json.loads(self.body)
-        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            value = json.loads(self.body, parse_constant=_no_constant)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN/Infinity
             raise HTTPError(400, "request body is not valid JSON: %s" % exc) from None
+        except RecursionError:
+            raise HTTPError(400, "request body is not valid JSON: nested too deeply") from None
         self._json = value
         return value
 
@@ -1269,10 +1293,40 @@ def _to_bytes(value):
     return value.encode("utf-8", "surrogateescape")
 
 
+def _no_constant(name):
+    """json.loads' parse_constant: NaN and Infinity are not JSON (RFC 8259)."""
+    raise ValueError("%s is not a JSON value" % name)
+
+
+_INT = re.compile(r"[+-]?[0-9]+\Z", re.ASCII)
+
+
+def _to_int(text):
+    """An int from ASCII decimal digits with an optional sign: what a URL means by a number,
+    not all Python's int() accepts (spaces, underscores, other scripts' digits)."""
+    if not _INT.match(text):
+        raise ValueError("not a decimal integer")
+    return int(text)
+
+
+_FLOAT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\Z", re.ASCII)
+
+
+def _to_float(text):
+    """A finite float written in ASCII decimal: no inf, nan, underscores or spaces, and no
+    value too large to be finite (JSON cannot carry those back)."""
+    if not _FLOAT.match(text):
+        raise ValueError("not a decimal number")
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("not a finite number")
+    return value
+
+
 _CONVERTERS = {
     str: (None, "str"),
-    int: (int, "int"),
-    float: (float, "float"),
+    int: (_to_int, "int"),
+    float: (_to_float, "float"),
     bool: (_to_bool, "bool (true/false/1/0/yes/no/on/off)"),
     bytes: (_to_bytes, "bytes"),
 }

@@ -398,3 +398,7 @@ def raises_with_param(request, name: str):
 
 def ret_interim_status(request):
     return ("", 103)
+
+
+def copies_headers(request):
+    return tandem.Response("", headers=request.headers.copy())
