@@ -119,8 +119,8 @@ func compare() error {
 	for _, l := range e.lines {
 		fmt.Println(l)
 	}
-	fmt.Printf("wrk -t%d -c%d -d%s per run; %d rounds, the contenders alternating in each; medians\n\n",
-		*threads, *conns, *duration, *rounds)
+	fmt.Printf("wrk -t%d -c%d -d%s per run; %s, the contenders alternating in each; medians\n\n",
+		*threads, *conns, *duration, plural(*rounds, "round"))
 
 	// Every entrant runs once per round, in the order of the table, so each
 	// is measured as often as the others and near them in time.
@@ -249,9 +249,16 @@ func prepare(tmp string) (*env, error) {
 			strings.TrimSpace(tandemVersion), runtime.Version(), rt.Version, rt.Kind, debPy, mods, wrkV),
 	)
 	// The CPU-bound loop runs the same iteration count everywhere; say what
-	// it costs in each interpreter.
-	var cal []string
-	for _, py := range []struct{ label, exe string }{{"CPython " + rt.Version + " (tandem's)", rt.Executable}, {strings.Replace(debPy, "Python", "Debian's CPython", 1), *cmpPython}} {
+	// it costs in each interpreter, tandem's workers included.
+	inWorker, err := burnInTandem(e)
+	if err != nil {
+		return nil, err
+	}
+	cal := []string{fmt.Sprintf("%.2f ms in a tandem worker", inWorker)}
+	for _, py := range []struct{ label, exe string }{
+		{"in the python3.14 executable of the same CPython " + rt.Version, rt.Executable},
+		{"in " + strings.Replace(debPy, "Python", "Debian's CPython", 1), *cmpPython},
+	} {
 		if py.exe == "" {
 			continue
 		}
@@ -259,10 +266,10 @@ func prepare(tmp string) (*env, error) {
 		if err != nil {
 			return nil, fmt.Errorf("timing work.burn with %s: %w", py.exe, err)
 		}
-		cal = append(cal, fmt.Sprintf("%.2f ms on %s", ms, py.label))
+		cal = append(cal, fmt.Sprintf("%.2f ms %s", ms, py.label))
 	}
 	loops := firstLine(exec.Command(*cmpPython, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import work; print(work.BURN_LOOPS)", e.apps).Output())
-	e.lines = append(e.lines, fmt.Sprintf("CPU-bound handler: work.burn, %s iterations: %s (best of 15 batches of 20 calls, one process)",
+	e.lines = append(e.lines, fmt.Sprintf("CPU-bound handler: work.burn, %s iterations, per call: %s (best of 15 batches of 20 calls, no load)",
 		loops, strings.Join(cal, ", ")))
 	return e, nil
 }
@@ -301,21 +308,52 @@ func cpuModel() string {
 
 // burnMillis times one call of work.burn in the interpreter exe.
 func burnMillis(exe, apps string) (float64, error) {
-	code := `import sys, time
-sys.path.insert(0, sys.argv[1])
-import work
-work.burn()
-best = min((lambda t: (sum(work.burn() for _ in range(20)), time.perf_counter() - t)[1])(time.perf_counter()) for _ in range(15))
-print(best / 20 * 1000)`
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, exe, "-c", code, apps)
+	cmd := exec.CommandContext(ctx, exe, "-c", "import sys; sys.path.insert(0, sys.argv[1]); import work; print(work.time_burn())", apps)
 	cmd.Env = append(os.Environ(), "PYTHONDONTWRITEBYTECODE=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return 0, fmt.Errorf("%v: %s", err, out)
 	}
 	return strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+}
+
+// burnInTandem times one call of work.burn in a tandem worker (one
+// own-GIL worker, GET /calibrate).
+func burnInTandem(e *env) (float64, error) {
+	dir, err := os.MkdirTemp("", "tandem-compare-run-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	port, err := freePort()
+	if err != nil {
+		return 0, err
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	pf := filepath.Join(dir, "tandem.yaml")
+	if err := os.WriteFile(pf, []byte(tandemPolicy(e, addr, "1", "own_gil", false)), 0o644); err != nil {
+		return 0, err
+	}
+	p, err := launch("tandem (calibration)", exec.Command(e.tandem, "--log-format", "text", "serve", "--no-access-log", "--no-watch", "--policy", pf))
+	if err != nil {
+		return 0, err
+	}
+	defer p.stop()
+	if err := p.waitReady("http://"+addr+"/hello/ready", 1, *cmpStartTimeout); err != nil {
+		return 0, err
+	}
+	resp, err := (&http.Client{Timeout: time.Minute}).Get("http://" + addr + "/calibrate")
+	if err != nil {
+		return 0, fmt.Errorf("timing work.burn in tandem: %w", err)
+	}
+	defer resp.Body.Close()
+	var v struct{ MS float64 }
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || resp.StatusCode != http.StatusOK || v.MS <= 0 {
+		return 0, fmt.Errorf("timing work.burn in tandem: %s, %v", resp.Status, err)
+	}
+	return v.MS, nil
 }
 
 // needDebian installs the baselines and wrk from Debian when they are
@@ -466,6 +504,9 @@ func tandemPolicy(e *env, addr, workers, isolation string, wasm bool) string {
   - path: /burn
     handler: {python: benchapp:burn}
     limits: {timeout: 30s}
+  - path: /calibrate
+    handler: {python: benchapp:calibrate}
+    limits: {timeout: 60s}
 `, mw)
 	return b.String()
 }
