@@ -39,8 +39,10 @@ func writeChart(path string, scs []*scenario, e *env) error {
 	text(20, y, 12, "start", textGray, "normal",
 		fmt.Sprintf("wrk -t%d -c%d -d%s per run, contenders alternating in each round; higher is better; each group on its own scale", *threads, *conns, *duration))
 	for _, l := range e.lines {
-		y += 16
-		text(20, y, 12, "start", textGray, "normal", l)
+		for _, part := range wrap(l, 150) {
+			y += 16
+			text(20, y, 12, "start", textGray, "normal", part)
+		}
 	}
 	y += 14
 
@@ -99,4 +101,26 @@ func writeChart(path string, scs []*scenario, e *env) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(svg), 0o644)
+}
+
+// wrap breaks s after commas and semicolons into lines of at most n
+// characters where it can; the lines after the first are indented.
+func wrap(s string, n int) []string {
+	var out []string
+	for len([]rune(s)) > n {
+		r := []rune(s)
+		cut := -1
+		for i := n - 1; i > 0; i-- {
+			if (r[i] == ',' || r[i] == ';') && i+1 < len(r) && r[i+1] == ' ' {
+				cut = i + 1
+				break
+			}
+		}
+		if cut < 0 {
+			break
+		}
+		out = append(out, string(r[:cut]))
+		s = "    " + strings.TrimSpace(string(r[cut:]))
+	}
+	return append(out, s)
 }
