@@ -101,5 +101,26 @@ bench-reload: build
 	home=$(PYTHON_HOME) && TANDEM_PYTHON_HOME=$$home $(GO) test -run '^$$' -bench BenchmarkReload1000 -benchtime 15x ./host/
 	$(GO) run ./bench -bin $(BIN) reload
 
+# Tenant isolation under load (docs/reliability.md): tenant a flooded past its
+# pool and its rate limit (503, 429) while tenants b (Wasm) and c (Python) get
+# a steady load; their p50 and p99 unloaded and flooded, side by side, in
+# alternating phases, and a control phase with one CPU busy outside tandem.
+# About 105 s. Exits 1 if b or c get anything but their own
+# 200 or a gets no 503/429 (ISOLATION_FLAGS=-strict: also over 2x latency).
+ISOLATION_FLAGS ?=
+.PHONY: bench-isolation soak
+bench-isolation: build
+	$(GO) run ./bench/isolation -bin $(BIN) $(ISOLATION_FLAGS)
+
+# A bounded soak on loopback (docs/reliability.md): SOAK of mixed Python,
+# WSGI and Wasm load with failing and timing-out slices and a reload every
+# 10 s; prints the RSS, threads and goroutines curve, writes bin/soak.csv and
+# docs/img/soak.svg, and exits 1 on a leak or an unexpected answer. A smoke
+# run: make soak SOAK=30s SOAK_FLAGS="-reload 5s -sample 2s -svg bin/soak.svg"
+SOAK       ?= 3m
+SOAK_FLAGS ?=
+soak: build
+	$(GO) run ./bench/soak -bin $(BIN) -d $(SOAK) $(SOAK_FLAGS)
+
 clean:
 	rm -rf bin
