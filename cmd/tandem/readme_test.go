@@ -28,7 +28,8 @@ func TestHelloReadme(t *testing.T) {
 	curls := 0
 	for _, ex := range examples {
 		t.Run(ex.command, func(t *testing.T) {
-			args := shellWords(t, ex.command)
+			args := parseShell(t, ex.command).single()
+			require.NotEmpty(t, args, "not one simple command: %q", ex.command)
 			switch args[0] {
 			case "curl":
 				curls++
@@ -89,38 +90,6 @@ func readmeExamples(t *testing.T, path string) []example {
 		}
 	}
 	return out
-}
-
-// shellWords splits a command line the way the shell would for the
-// README's commands: words, and '...' quoting.
-func shellWords(t *testing.T, line string) []string {
-	var words []string
-	var cur strings.Builder
-	inWord, quoted := false, false
-	for _, r := range line {
-		switch {
-		case quoted && r == '\'':
-			quoted = false
-		case quoted:
-			cur.WriteRune(r)
-		case r == '\'':
-			quoted, inWord = true, true
-		case r == ' ':
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteRune(r)
-			inWord = true
-		}
-	}
-	require.False(t, quoted, "unbalanced quote in %q", line)
-	if inWord {
-		words = append(words, cur.String())
-	}
-	return words
 }
 
 // curl does what the README's curl command does (-s, -i, -X, -H, -d) and
