@@ -34,7 +34,7 @@ type PluginUse struct {
 // merged in), then each tenant's variants and inline handlers. A module
 // that cannot be read is an error naming the policy entry.
 func PluginUses(pol *policy.Policy) ([]PluginUse, error) {
-	b := usesBuilder{pol: pol, seen: map[string]bool{}, bytes: map[string][]byte{}}
+	b := newUsesBuilder(pol)
 	for _, name := range pol.PluginNames {
 		pl := pol.Plugins[name]
 		if _, err := b.use(pl.Name, pl.Wasm, pl.SHA256, pl.Config, pl.Limits, "", pl.Pos, "plugins."+name); err != nil {
@@ -42,18 +42,8 @@ func PluginUses(pol *policy.Policy) ([]PluginUse, error) {
 		}
 	}
 	for _, r := range pol.Routes {
-		at := "routes[" + strconv.Itoa(r.Index) + "]"
-		for i, m := range r.Middleware {
-			if m.Kind != policy.MiddlewarePlugin {
-				continue
-			}
-			pl := pol.Plugins[m.Name]
-			if pl == nil {
-				return nil, fmt.Errorf("%s:%s: %s.middleware[%d]: no plugin %q", pol.File, m.Pos, at, i, m.Name)
-			}
-			if _, err := b.use(pl.Name, pl.Wasm, pl.SHA256, pl.Config, pl.Limits, r.Tenant, pl.Pos, "plugins."+pl.Name); err != nil {
-				return nil, err
-			}
+		if _, err := b.middleware(r); err != nil {
+			return nil, err
 		}
 		if _, err := b.handler(r); err != nil {
 			return nil, err
@@ -66,8 +56,33 @@ func PluginUses(pol *policy.Policy) ([]PluginUse, error) {
 type usesBuilder struct {
 	pol   *policy.Policy
 	uses  []PluginUse
-	seen  map[string]bool
+	index map[string]int    // position in uses by key
 	bytes map[string][]byte // module bytes by absolute path, read once
+}
+
+func newUsesBuilder(pol *policy.Policy) *usesBuilder {
+	return &usesBuilder{pol: pol, index: map[string]int{}, bytes: map[string][]byte{}}
+}
+
+// middleware adds the uses of route r's plugin middleware and returns
+// their keys, outermost first.
+func (b *usesBuilder) middleware(r *policy.Route) ([]string, error) {
+	var keys []string
+	for i, m := range r.Middleware {
+		if m.Kind != policy.MiddlewarePlugin {
+			continue
+		}
+		pl := b.pol.Plugins[m.Name]
+		if pl == nil {
+			return nil, fmt.Errorf("%s:%s: routes[%d].middleware[%d]: no plugin %q", b.pol.File, m.Pos, r.Index, i, m.Name)
+		}
+		key, err := b.use(pl.Name, pl.Wasm, pl.SHA256, pl.Config, pl.Limits, r.Tenant, pl.Pos, "plugins."+pl.Name)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
 }
 
 // handler adds the use of route r's sandboxed handler, if it has one, and
@@ -116,10 +131,10 @@ func (b *usesBuilder) use(name, file, pin string, config []byte, limits policy.L
 	fmt.Fprintf(h, "%s\x00%x\x00%s\x00%q\x00%d\x00%d\x00%d", name, sum, pin, config,
 		limits.Memory, time.Duration(limits.Timeout), limits.Instances)
 	key := hex.EncodeToString(h.Sum(nil))
-	if b.seen[key] {
+	if _, ok := b.index[key]; ok {
 		return key, nil
 	}
-	b.seen[key] = true
+	b.index[key] = len(b.uses)
 	b.uses = append(b.uses, PluginUse{
 		Key:   key,
 		Where: where,

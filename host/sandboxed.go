@@ -50,29 +50,21 @@ func (s *Server) engine(ctx context.Context, dir string) (*sandbox.Engine, error
 // handler. s.mu is held.
 func (s *Server) preparePlugins(ctx context.Context, g *generation) (map[*policy.Route]sandboxTargets, error) {
 	pol := g.pol
-	b := usesBuilder{pol: pol, seen: map[string]bool{}, bytes: map[string][]byte{}}
+	b := newUsesBuilder(pol)
 	out := map[*policy.Route]sandboxTargets{}
 	used := map[string]bool{}
 	get := func(key string) (*sandbox.Plugin, error) {
-		i := slices.IndexFunc(b.uses, func(u PluginUse) bool { return u.Key == key })
-		u := b.uses[i]
+		u := b.uses[b.index[key]]
 		used[u.Config.Name] = true
 		return s.holdPlugin(ctx, g, u)
 	}
 	for _, r := range pol.Routes {
 		var st sandboxTargets
-		for _, m := range r.Middleware {
-			if m.Kind != policy.MiddlewarePlugin {
-				continue
-			}
-			pl := pol.Plugins[m.Name]
-			if pl == nil {
-				return nil, fmt.Errorf("%s: no plugin %q", describe(pol, r), m.Name)
-			}
-			key, err := b.use(pl.Name, pl.Wasm, pl.SHA256, pl.Config, pl.Limits, r.Tenant, pl.Pos, "plugins."+pl.Name)
-			if err != nil {
-				return nil, err
-			}
+		keys, err := b.middleware(r)
+		if err != nil {
+			return nil, err
+		}
+		for _, key := range keys {
 			p, err := get(key)
 			if err != nil {
 				return nil, err
