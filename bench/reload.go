@@ -19,6 +19,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tandemhost/tandem/bench/internal/tandemproc"
 	"github.com/tandemhost/tandem/internal/reloadpolicy"
 )
 
@@ -424,12 +425,7 @@ func runLoad(ctx context.Context, base string, targets []target, kind int, per, 
 // latencies are the latencies of samples, sorted.
 type latencies []time.Duration
 
-func (l latencies) q(f float64) time.Duration {
-	if len(l) == 0 {
-		return 0
-	}
-	return l[min(len(l)-1, int(f*float64(len(l))))]
-}
+func (l latencies) q(f float64) time.Duration { return tandemproc.Quantile(l, f) }
 
 func fmtD(d time.Duration) string {
 	switch {
