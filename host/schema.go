@@ -13,9 +13,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
+
+	"github.com/tandemhost/tandem/policy"
 )
 
 // bodySchema checks request bodies against a route's JSON Schema in Go,
@@ -101,10 +102,8 @@ func (s *bodySchema) validate(body []byte) []fieldError {
 	if !errors.As(err, &verr) {
 		return []fieldError{{Path: "", Message: err.Error()}}
 	}
-	var leaves []*jsonschema.ValidationError
-	collectLeaves(verr, &leaves)
 	var out []fieldError
-	for _, l := range leaves {
+	for _, l := range policy.SchemaFailures(verr) {
 		fe := fieldError{Path: pointer(l.InstanceLocation), Message: l.ErrorKind.LocalizedString(printer)}
 		if !slices.Contains(out, fe) {
 			out = append(out, fe)
@@ -117,18 +116,6 @@ func (s *bodySchema) validate(body []byte) []fieldError {
 		return strings.Compare(a.Message, b.Message)
 	})
 	return out
-}
-
-// collectLeaves gathers the failures that have no causes below them: the
-// specific ones, not "allOf failed".
-func collectLeaves(e *jsonschema.ValidationError, out *[]*jsonschema.ValidationError) {
-	if _, ok := e.ErrorKind.(*kind.PropertyNames); ok || len(e.Causes) == 0 {
-		*out = append(*out, e)
-		return
-	}
-	for _, c := range e.Causes {
-		collectLeaves(c, out)
-	}
 }
 
 // pointer writes a location as a JSON pointer (RFC 6901).

@@ -205,9 +205,18 @@ var requiredHints = map[string]string{
 	"python":  "write {python: module:function}",
 }
 
-// collectLeaves gathers the innermost errors: the specific failures, not
-// the "validation failed" wrappers around them. A propertyNames error is
-// kept whole because its causes are located relative to the key.
+// SchemaFailures are the innermost errors of a JSON Schema validation
+// error: the specific failures, not the "validation failed" wrappers
+// around them. A propertyNames error is kept whole because its causes are
+// located relative to the key. The host reports a body_schema's failures
+// with it, as the checker reports a policy's.
+func SchemaFailures(e *jsonschema.ValidationError) []*jsonschema.ValidationError {
+	var out []*jsonschema.ValidationError
+	collectLeaves(e, &out)
+	return out
+}
+
+// collectLeaves appends SchemaFailures(e) to out.
 func collectLeaves(e *jsonschema.ValidationError, out *[]*jsonschema.ValidationError) {
 	if _, ok := e.ErrorKind.(*kind.PropertyNames); ok || len(e.Causes) == 0 {
 		*out = append(*out, e)
