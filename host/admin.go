@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -193,21 +194,11 @@ func (s *Server) Status() Status {
 				Instantiations: ps.Instantiations, Traps: ps.Traps, Timeouts: ps.Timeouts,
 				ABIViolations: ps.ABIViolations, Recycled: ps.Recycled})
 		}
-		slices.SortFunc(sp2.Pools, func(a, b StatusPool) int { return compareStrings(a.Tenant, b.Tenant) })
+		slices.SortFunc(sp2.Pools, func(a, b StatusPool) int { return strings.Compare(a.Tenant, b.Tenant) })
 		st.Plugins = append(st.Plugins, sp2)
 	}
-	slices.SortStableFunc(st.Plugins, func(a, b StatusPlugin) int { return compareStrings(a.Name, b.Name) })
+	slices.SortStableFunc(st.Plugins, func(a, b StatusPlugin) int { return strings.Compare(a.Name, b.Name) })
 	return st
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // coreOf is the index in the topology's cores of the core that has cpu,
