@@ -134,6 +134,7 @@ func (s *Server) preparePython(ctx context.Context, g *generation, plan native.P
 	cfg := native.Config{
 		Workers:   plan.Workers,
 		CPUs:      plan.CPUs,
+		Float:     plan.Strategy == "pooled",
 		Isolation: iso,
 		Path:      g.pol.Python.Path,
 		Init:      g.pol.Python.Init,

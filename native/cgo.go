@@ -77,12 +77,14 @@ func cExecMain(src string) error {
 	return nil
 }
 
-// cWorker is a worker's C state; only its own OS thread may use it.
+// cWorker is a worker's C state; only its own OS thread may use it, or,
+// when it floats, one thread at a time.
 type cWorker = C.tdm_worker
 
 // cWorkerNew creates an interpreter (or a main-interpreter thread state) on
-// the calling OS thread, which must stay locked for the worker's life.
-func cWorkerNew(ownGIL bool, src, setupJSON, routesJSON string) (*cWorker, error) {
+// the calling OS thread, which must stay locked for the worker's life unless
+// the worker floats (see tdm_worker_new).
+func cWorkerNew(ownGIL, floating bool, src, setupJSON, routesJSON string) (*cWorker, error) {
 	csrc := C.CString(src)
 	defer C.free(unsafe.Pointer(csrc))
 	csetup := C.CString(setupJSON)
@@ -93,8 +95,12 @@ func cWorkerNew(ownGIL bool, src, setupJSON, routesJSON string) (*cWorker, error
 	if ownGIL {
 		own = 1
 	}
+	fl := C.int(0)
+	if floating {
+		fl = 1
+	}
 	var cerr *C.char
-	w := C.tdm_worker_new(own, csrc, csetup, croutes, &cerr)
+	w := C.tdm_worker_new(own, fl, csrc, csetup, croutes, &cerr)
 	if w == nil {
 		return nil, takeErr(cerr, "creating the worker failed")
 	}

@@ -1,9 +1,18 @@
 package native
 
 import (
+	"os"
 	"sync/atomic"
 	"time"
 )
+
+func init() {
+	// See float_test.go.
+	floatAll = os.Getenv("TANDEM_TEST_FLOAT") == "1"
+}
+
+// Floating reports whether the pool's workers float.
+func (p *Pool) Floating() bool { return p.cfg.Float }
 
 // DirectCalls runs n calls of req on worker 0's own thread, with no queue
 // and no hand-off: the baseline the pool's dispatch overhead is measured

@@ -22,6 +22,7 @@ func TestMakePlan(t *testing.T) {
 	t.Setenv("GOMAXPROCS", "")
 	smt := recorded(t, "intel-2socket-smt", nil) // 2 packages x 4 cores x 2 threads
 	container := recorded(t, "container-cpuset", []int{2, 3, 10})
+	small := recorded(t, "intel-2socket-smt", []int{0, 1}) // two CPUs of two cores, as on a 2-vCPU VM
 	cases := []struct {
 		name       string
 		topo       *topology.Topology
@@ -38,6 +39,8 @@ func TestMakePlan(t *testing.T) {
 			workers: 3, strategy: "pinned", pinnedN: 3, gomaxprocs: 16 + 3},
 		{name: "auto with more workers than cores pools", topo: smt, in: PlanInput{Workers: 12},
 			workers: 12, strategy: "pooled", gomaxprocs: 16 + 12},
+		{name: "auto pools when the workers take every CPU", topo: small, in: PlanInput{},
+			workers: 2, strategy: "pooled", gomaxprocs: 2 + 2},
 		{name: "auto in shared mode pools", topo: smt, in: PlanInput{Isolation: Shared},
 			workers: 8, strategy: "pooled", gomaxprocs: 16 + 8},
 		{name: "explicit pinned beyond the cores fails", topo: smt, in: PlanInput{Workers: 9, Strategy: "pinned"},

@@ -47,6 +47,9 @@ type Config struct {
 	// CPUs, when not nil, gives each worker the logical CPU its thread is
 	// pinned to; -1 leaves a worker unpinned.
 	CPUs []int
+	// Float runs the workers on the Go scheduler's threads instead of an
+	// OS thread each (see float.go); CPUs must then be nil.
+	Float bool
 	// Path is prepended to sys.path in every interpreter.
 	Path []string
 	// Init is an optional "module:function" called once per interpreter.
@@ -84,6 +87,10 @@ type Config struct {
 	// Logger receives lifecycle events; nil means slog.Default().
 	Logger *slog.Logger
 }
+
+// floatAll makes every pool that pins no worker float. The package's tests
+// set it (TANDEM_TEST_FLOAT=1) to run the suite with floating workers.
+var floatAll bool
 
 // DefaultSpin is how long an idle worker polls before sleeping.
 const DefaultSpin = 50 * time.Microsecond
@@ -188,6 +195,16 @@ func NewPool(cfg Config) (*Pool, error) {
 	}
 	if cfg.CPUs != nil && len(cfg.CPUs) != cfg.Workers {
 		return nil, fmt.Errorf("%d CPUs given for %d workers", len(cfg.CPUs), cfg.Workers)
+	}
+	if floatAll && cfg.CPUs == nil {
+		cfg.Float = true
+	}
+	if cfg.Float {
+		if cfg.CPUs != nil {
+			return nil, errors.New("floating workers cannot be pinned to CPUs")
+		}
+		// Nothing to poll for: the hand-off needs no thread to wake.
+		cfg.Spin, cfg.CallerSpin = -1, -1
 	}
 	if cfg.Spin == 0 {
 		cfg.Spin = DefaultSpin
@@ -546,8 +563,9 @@ func (p *Pool) Restart(i int) error {
 
 // WorkerInfo describes one worker for status pages and tests.
 type WorkerInfo struct {
-	Index       int           `json:"index"`
-	CPU         int           `json:"cpu"`
+	Index int `json:"index"`
+	CPU   int `json:"cpu"`
+	// ThreadID is the OS thread the worker runs on, or 0 when it floats.
 	ThreadID    int           `json:"thread_id"`
 	Interpreter int64         `json:"interpreter"`
 	Served      uint64        `json:"served"`

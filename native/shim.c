@@ -70,6 +70,8 @@ typedef struct {
 	X(1, PyThreadState *, PyThreadState_New, (PyInterpreterState *))               \
 	X(1, void, PyThreadState_Clear, (PyThreadState *))                             \
 	X(1, void, PyThreadState_DeleteCurrent, (void))                                \
+	X(1, void, PyThreadState_Delete, (PyThreadState *))                            \
+	X(1, PyThreadState *, PyGILState_GetThisThreadState, (void))                   \
 	X(0, PyStatus, Py_NewInterpreterFromConfig,                                    \
 	  (PyThreadState **, const PyInterpreterConfig *))                             \
 	X(0, int, PyStatus_Exception, (PyStatus))                                      \
@@ -456,7 +458,122 @@ static void drop_current(PyThreadState *ts) {
 	p_PyThreadState_DeleteCurrent();
 }
 
-tdm_worker *tdm_worker_new(int own_gil, const char *src, const char *setup_json,
+// --- floating workers --------------------------------------------------------
+//
+// A floating worker's calls come on whichever OS thread the Go scheduler
+// runs its goroutine on. CPython wants one thread state per (thread,
+// interpreter), made on that thread and kept (3.14 records each thread's
+// stack bounds in its state), so each thread gets its own on first use:
+// found through a small per-thread cache keyed by the worker's uid, else in
+// w->others, else made. tdm_worker_end deletes them all, from its own
+// thread, before it ends the interpreter.
+
+static uint64_t next_uid = 1;
+
+#define TDM_TS_CACHE 16
+static __thread struct {
+	uint64_t uid;
+	PyThreadState *ts;
+} ts_cache[TDM_TS_CACHE];
+
+// thread_anchor is the calling thread's own main-interpreter thread state,
+// made the first time floating code runs on the thread and kept until
+// Py_FinalizeEx. It is the state shared-mode floating workers run in (one
+// per thread and interpreter: PyThreadState_SetAsyncExc finds a thread's
+// state by its id), and, being the first state made on the thread, the one
+// CPython's PyGILState machinery points the thread at: were that pointer a
+// worker's state, deleting it from another thread (tdm_worker_end) would
+// leave this thread pointing at freed memory.
+static __thread PyThreadState *thread_anchor;
+
+static PyThreadState *anchor_thread(void) {
+	if (thread_anchor == NULL) {
+		thread_anchor = p_PyThreadState_New(p_PyInterpreterState_Main());
+	}
+	return thread_anchor;
+}
+
+// thread_state returns the calling thread's state in w's interpreter, made
+// if need be, or NULL when out of memory.
+static PyThreadState *thread_state(tdm_worker *w) {
+	if (!w->floating) {
+		return w->tstate;
+	}
+	if (!w->own_gil) {
+		return anchor_thread();
+	}
+	unsigned long self = p_PyThread_get_thread_ident();
+	if (self == w->home) {
+		return w->tstate;
+	}
+	unsigned slot = (unsigned)(w->uid % TDM_TS_CACHE);
+	if (ts_cache[slot].uid == w->uid) {
+		return ts_cache[slot].ts;
+	}
+	PyThreadState *ts = NULL;
+	for (size_t i = 0; i < w->nothers; i++) {
+		if (w->others[i].thread == self) {
+			ts = w->others[i].tstate;
+			break;
+		}
+	}
+	if (ts == NULL) {
+		if (w->nothers == w->cap_others) {
+			size_t cap = w->cap_others ? 2 * w->cap_others : 8;
+			struct tdm_ts *n = realloc(w->others, cap * sizeof *n);
+			if (n == NULL) {
+				return NULL;
+			}
+			w->others = n;
+			w->cap_others = cap;
+		}
+		if (anchor_thread() == NULL) {
+			return NULL;
+		}
+		ts = p_PyThreadState_New((PyInterpreterState *)w->interp);
+		if (ts == NULL) {
+			return NULL;
+		}
+		w->others[w->nothers].thread = self;
+		w->others[w->nothers].tstate = ts;
+		w->nothers++;
+	}
+	ts_cache[slot].uid = w->uid;
+	ts_cache[slot].ts = ts;
+	return ts;
+}
+
+// attach attaches the calling thread's state in w's interpreter, taking its
+// GIL, and records the thread as the one running w's calls.
+static PyThreadState *attach(tdm_worker *w) {
+	PyThreadState *ts = thread_state(w);
+	if (ts == NULL) {
+		return NULL;
+	}
+	p_PyEval_RestoreThread(ts);
+	w->thread_ident = p_PyThread_get_thread_ident();
+	return ts;
+}
+
+// drop_others deletes every thread state of w's but ts, which is attached.
+static void drop_others(tdm_worker *w, PyThreadState *ts) {
+	if (w->tstate != ts) {
+		p_PyThreadState_Clear(w->tstate);
+		p_PyThreadState_Delete(w->tstate);
+	}
+	for (size_t i = 0; i < w->nothers; i++) {
+		PyThreadState *x = w->others[i].tstate;
+		if (x != ts) {
+			p_PyThreadState_Clear(x);
+			p_PyThreadState_Delete(x);
+		}
+	}
+	free(w->others);
+	w->others = NULL;
+	w->nothers = w->cap_others = 0;
+}
+
+tdm_worker *tdm_worker_new(int own_gil, int floating, const char *src, const char *setup_json,
                            const char *routes_json, char **err) {
 	*err = NULL;
 	if (main_tstate == NULL) {
@@ -474,11 +591,20 @@ tdm_worker *tdm_worker_new(int own_gil, const char *src, const char *setup_json,
 		return NULL;
 	}
 	w->own_gil = own_gil;
+	w->uid = __atomic_fetch_add(&next_uid, 1, __ATOMIC_RELAXED);
+	w->floating = floating;
+	w->home = p_PyThread_get_thread_ident();
+	if (floating && anchor_thread() == NULL) { // before the worker's state: see thread_anchor
+		free(w);
+		*err = fmt_err("could not create a thread state");
+		return NULL;
+	}
 	PyInterpreterState *main_interp = p_PyInterpreterState_Main();
 
 	if (!own_gil) {
-		// Shared mode: a thread state of the main interpreter for this thread.
-		PyThreadState *ts = p_PyThreadState_New(main_interp);
+		// Shared mode: a thread state of the main interpreter for this
+		// thread (when floating, the thread's anchor, shared by workers).
+		PyThreadState *ts = floating ? thread_anchor : p_PyThreadState_New(main_interp);
 		if (ts == NULL) {
 			free(w);
 			*err = fmt_err("could not create a thread state");
@@ -487,7 +613,11 @@ tdm_worker *tdm_worker_new(int own_gil, const char *src, const char *setup_json,
 		p_PyEval_RestoreThread(ts);
 		w->tstate = ts;
 		if (start_worker(w, src, setup_json, routes_json, err) != 0) {
-			drop_current(ts);
+			if (floating) {
+				p_PyEval_SaveThread(); // the anchor stays
+			} else {
+				drop_current(ts);
+			}
 			free(w);
 			return NULL;
 		}
@@ -545,8 +675,10 @@ void tdm_worker_end(tdm_worker *w) {
 	if (w == NULL) {
 		return;
 	}
-	PyThreadState *ts = w->tstate;
-	p_PyEval_RestoreThread(ts);
+	PyThreadState *ts = attach(w);
+	if (ts == NULL) {
+		return; // no memory for this thread's state: leak the worker rather than crash
+	}
 	void **refs[5] = {&w->dispatch, &w->next, &w->module, &w->timeout_exc, &w->drain};
 	for (int i = 0; i < 5; i++) {
 		if (*refs[i] != NULL) {
@@ -554,7 +686,12 @@ void tdm_worker_end(tdm_worker *w) {
 			*refs[i] = NULL;
 		}
 	}
-	if (w->own_gil) {
+	if (w->floating && w->own_gil) {
+		drop_others(w, ts);
+	}
+	if (w->floating && !w->own_gil) {
+		p_PyEval_SaveThread(); // ts is the thread's anchor, which stays
+	} else if (w->own_gil) {
 		// Waits for the interpreter's non-daemon threads, runs atexit
 		// callbacks, then destroys the interpreter and ts (rule 4).
 		p_Py_EndInterpreter(ts);
@@ -569,7 +706,10 @@ void tdm_worker_end(tdm_worker *w) {
 int tdm_worker_prepare_routes(tdm_worker *w, const char *routes_json) {
 	free(w->err);
 	w->err = NULL;
-	p_PyEval_RestoreThread(w->tstate);
+	if (attach(w) == NULL) {
+		w->err = fmt_err("out of memory for a thread state");
+		return -1;
+	}
 	if (w->next != NULL) {
 		p_Py_DecRef(w->next);
 		w->next = NULL;
@@ -592,7 +732,9 @@ void tdm_worker_commit_routes(tdm_worker *w) {
 	if (w->next == NULL) {
 		return;
 	}
-	p_PyEval_RestoreThread(w->tstate);
+	if (attach(w) == NULL) {
+		return; // keeps the old routes: out of memory
+	}
 	PyObject *old = w->dispatch;
 	w->dispatch = w->next;
 	w->next = NULL;
@@ -604,7 +746,9 @@ void tdm_worker_discard_routes(tdm_worker *w) {
 	if (w->next == NULL) {
 		return;
 	}
-	p_PyEval_RestoreThread(w->tstate);
+	if (attach(w) == NULL) {
+		return; // leaks the unused dispatcher: out of memory
+	}
 	p_Py_DecRef(w->next);
 	w->next = NULL;
 	p_PyEval_SaveThread();
@@ -613,7 +757,10 @@ void tdm_worker_discard_routes(tdm_worker *w) {
 int tdm_exec(tdm_worker *w, const char *src) {
 	free(w->err);
 	w->err = NULL;
-	p_PyEval_RestoreThread(w->tstate);
+	if (attach(w) == NULL) {
+		w->err = fmt_err("out of memory for a thread state");
+		return -1;
+	}
 	PyObject *code = p_Py_CompileString(src, "<tandem-exec>", TDM_FILE_INPUT); // new
 	int rc = 0;
 	if (code == NULL) {
@@ -914,7 +1061,11 @@ int tdm_call(tdm_worker *w, int64_t job, const char *meta, size_t meta_len, cons
 		free(w->err);
 		w->err = NULL;
 	}
-	p_PyEval_RestoreThread(w->tstate);
+	if (attach(w) == NULL) {
+		w->err = fmt_err("out of memory for a thread state");
+		w->res.failed = 1;
+		return -1;
+	}
 	w->running = job;
 	int rc = call_attached(w, meta, meta_len, body, body_len, out, out_cap);
 	// Cleared before draining: an interrupter that gets the GIL while the

@@ -27,6 +27,12 @@ typedef struct {
 
 typedef struct tdm_worker tdm_worker;
 
+// tdm_ts is one thread's state in a floating worker's interpreter.
+struct tdm_ts {
+	unsigned long thread; // PyThread_get_thread_ident() of its thread
+	void *tstate;
+};
+
 struct tdm_worker {
 	void *tstate;    // this worker's PyThreadState, created on its own OS thread
 	void *dispatch;  // the dispatcher callable (a strong reference)
@@ -35,7 +41,16 @@ struct tdm_worker {
 	void *interp;    // the PyInterpreterState tstate belongs to (the main one in shared mode)
 	void *timeout_exc; // tandem.HandlerTimeout of that interpreter (a strong reference)
 	void *drain;     // tandem._drain_interrupt (a strong reference)
-	unsigned long thread_ident; // PyThread_get_thread_ident() of the worker's thread
+	unsigned long thread_ident; // PyThread_get_thread_ident() of the thread running the worker's calls
+	// Floating workers run on whichever OS thread calls
+	// them: each thread gets its own thread state in the interpreter, made
+	// on first use and kept until tdm_worker_end deletes them all. home is
+	// the thread tstate belongs to; others lists the rest.
+	int floating;
+	uint64_t uid;    // this worker's number, never reused: the key of the per-thread cache
+	unsigned long home;
+	struct tdm_ts *others;
+	size_t nothers, cap_others;
 	// running is the job number tdm_call is running (0 between calls) and
 	// interrupted the last job tdm_interrupt raised HandlerTimeout into.
 	// Both are read and written only with tstate's GIL held, by the
@@ -73,12 +88,15 @@ int tdm_finalize(void);
 // sub-interpreter with its own GIL (own_gil=1) or a thread state in the main
 // interpreter (own_gil=0). It executes the tandem module source, calls
 // tandem._setup_interpreter(setup_json) and tandem._new_dispatcher(routes_json).
+// A floating worker (floating=1) may later be called on any OS thread, one
+// call at a time; any other only on the thread that created it.
 // On failure it returns NULL and a malloc'd message in *err; nothing is left
 // behind.
-tdm_worker *tdm_worker_new(int own_gil, const char *src, const char *setup_json,
+tdm_worker *tdm_worker_new(int own_gil, int floating, const char *src, const char *setup_json,
                            const char *routes_json, char **err);
 
-// tdm_worker_end ends a worker on the OS thread that created it.
+// tdm_worker_end ends a worker on the OS thread that created it, or a
+// floating one on any thread.
 void tdm_worker_end(tdm_worker *w);
 
 // tdm_call runs one request: attach, build the arguments from meta and body,

@@ -95,15 +95,29 @@ func (w *worker) run(started chan<- error) {
 		}
 	}
 	p := w.pool
-	c, err := cWorkerNew(p.cfg.Isolation == OwnGIL, p.src, p.setupJSON(w.index, w.cpu), p.routesJSON())
+	c, err := cWorkerNew(p.cfg.Isolation == OwnGIL, p.cfg.Float, p.src, p.setupJSON(w.index, w.cpu), p.routesJSON())
 	if err != nil {
 		started <- fmt.Errorf("worker %d: %w", w.index, err)
 		return
 	}
 	w.c = c
 	w.interpID = cInterpID(c)
+	if p.cfg.Float {
+		w.tid = 0 // it will run on whichever thread is free
+	}
 	started <- nil
+	if p.cfg.Float {
+		runtime.UnlockOSThread()
+		w.floatLoop()
+	} else {
+		w.lockedLoop()
+	}
+	w.finish()
+}
 
+// lockedLoop serves requests on the worker's own thread until it ends.
+func (w *worker) lockedLoop() {
+	p := w.pool
 	for {
 		idleSince := nanotime()
 		j, f, ok := w.next()
@@ -125,6 +139,11 @@ func (w *worker) run(started chan<- error) {
 		}
 		w.serve(j)
 	}
+}
+
+// finish ends the worker's interpreter once it serves no more.
+func (w *worker) finish() {
+	p := w.pool
 	if len(p.queue) > 0 && !w.abandoned.Load() {
 		// A requester may have woken this worker just as it retired.
 		p.wakeOne()
@@ -230,7 +249,11 @@ func (w *worker) serve(j *job) {
 	switch j.state.Swap(jobDone) {
 	case jobParked:
 		p.stats.slowReplies.Add(1)
-		p.reaper.push(j)
+		if p.cfg.Float {
+			w.reply(j)
+		} else {
+			p.reaper.push(j)
+		}
 	case jobAbandoned:
 		// The requester gave up while we ran it (and has the 504).
 		if resp != nil {
