@@ -248,7 +248,7 @@ func (g *generation) buildRouters(sandboxed map[*policy.Route]sandboxTargets) er
 	for _, h := range heads {
 		if taken[h.slot][http.MethodHead] == nil && taken[h.slot]["*"] == nil {
 			taken[h.slot][http.MethodHead] = h.r.policy
-			h.e.Add(http.MethodHead, h.r.policy.Path, h.r.target.serve, h.r.chain()...)
+			h.e.Add(http.MethodHead, h.r.policy.Path, h.r.handler())
 		}
 	}
 	return nil

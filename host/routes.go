@@ -56,15 +56,26 @@ func (r *route) chain() []echo.MiddlewareFunc {
 	return ch
 }
 
+// handler is the route's target wrapped in its chain, built once: Echo
+// would re-wrap a route's middleware on every request (a closure per stage
+// per request).
+func (r *route) handler() echo.HandlerFunc {
+	h := r.target.serve
+	ch := r.chain()
+	for i := len(ch) - 1; i >= 0; i-- {
+		h = ch[i](h)
+	}
+	return h
+}
+
 // register adds the route to Echo for its methods, or every method when
 // the policy lists none.
 func (r *route) register(e *echo.Echo) {
-	handler := r.target.serve
 	if r.policy.Methods == nil {
-		e.Any(r.policy.Path, handler, r.chain()...)
+		e.Any(r.policy.Path, r.handler())
 		return
 	}
-	e.Match(r.policy.Methods, r.policy.Path, handler, r.chain()...)
+	e.Match(r.policy.Methods, r.policy.Path, r.handler())
 }
 
 // pathParams lists the parameters of an Echo route path in path order, as

@@ -478,12 +478,16 @@ static __thread struct {
 
 // thread_anchor is the calling thread's own main-interpreter thread state,
 // made the first time floating code runs on the thread and kept until
-// Py_FinalizeEx. It is the state shared-mode floating workers run in (one
-// per thread and interpreter: PyThreadState_SetAsyncExc finds a thread's
-// state by its id), and, being the first state made on the thread, the one
-// CPython's PyGILState machinery points the thread at: were that pointer a
-// worker's state, deleting it from another thread (tdm_worker_end) would
-// leave this thread pointing at freed memory.
+// Py_FinalizeEx. Shared-mode floating workers run in it (one state per
+// thread and interpreter: PyThreadState_SetAsyncExc finds a thread's state
+// by its id). It also keeps CPython's per-thread PyGILState pointer off the
+// states tdm_worker_end deletes from other threads: attaching a state makes
+// it that pointer (CPython >= 3.12 rebinds it on every attach), and deleting
+// the state it points at from another thread clears the deleting thread's
+// pointer instead and leaves this one dangling; the next attach here then
+// writes into freed memory (seen as corrupted Python objects and crashes).
+// So after every call of an own-GIL floating worker the thread attaches its
+// anchor for a moment (reanchor): one uncontended take of the main GIL.
 static __thread PyThreadState *thread_anchor;
 
 static PyThreadState *anchor_thread(void) {
@@ -491,6 +495,19 @@ static PyThreadState *anchor_thread(void) {
 		thread_anchor = p_PyThreadState_New(p_PyInterpreterState_Main());
 	}
 	return thread_anchor;
+}
+
+// reanchor makes the thread's anchor its PyGILState state again after an
+// own-GIL floating worker's state was attached here (see thread_anchor).
+static void reanchor(tdm_worker *w) {
+	if (!w->floating || !w->own_gil) {
+		return;
+	}
+	PyThreadState *a = anchor_thread();
+	if (a != NULL) {
+		p_PyEval_RestoreThread(a);
+		p_PyEval_SaveThread();
+	}
 }
 
 // thread_state returns the calling thread's state in w's interpreter, made
@@ -668,6 +685,7 @@ tdm_worker *tdm_worker_new(int own_gil, int floating, const char *src, const cha
 		return NULL;
 	}
 	p_PyEval_SaveThread();
+	reanchor(w);
 	return w;
 }
 
@@ -719,6 +737,7 @@ int tdm_worker_prepare_routes(tdm_worker *w, const char *routes_json) {
 	PyObject *dispatch = new_dispatcher(w->module, routes_json, &w->err); // new
 	w->next = dispatch;
 	p_PyEval_SaveThread();
+	reanchor(w);
 	if (dispatch == NULL) {
 		if (w->err == NULL) {
 			w->err = fmt_err("building the Python routes failed");
@@ -740,6 +759,7 @@ void tdm_worker_commit_routes(tdm_worker *w) {
 	w->next = NULL;
 	p_Py_DecRef(old); // may free the routes no dispatcher serves any more
 	p_PyEval_SaveThread();
+	reanchor(w);
 }
 
 void tdm_worker_discard_routes(tdm_worker *w) {
@@ -752,6 +772,7 @@ void tdm_worker_discard_routes(tdm_worker *w) {
 	p_Py_DecRef(w->next);
 	w->next = NULL;
 	p_PyEval_SaveThread();
+	reanchor(w);
 }
 
 int tdm_exec(tdm_worker *w, const char *src) {
@@ -796,6 +817,7 @@ int tdm_exec(tdm_worker *w, const char *src) {
 		p_Py_DecRef(code);
 	}
 	p_PyEval_SaveThread();
+	reanchor(w);
 	return rc;
 }
 
@@ -1075,6 +1097,7 @@ int tdm_call(tdm_worker *w, int64_t job, const char *meta, size_t meta_len, cons
 		w->res.interrupted = drain_interrupt(w) == 0 ? 1 : 2;
 	}
 	p_PyEval_SaveThread();
+	reanchor(w);
 	return rc;
 }
 
