@@ -48,7 +48,7 @@ type Plan struct {
 //     for the HTTP side, no CPU quota applies and the workers own their GIL,
 //     and pools otherwise. Pinned workers are locked OS threads that poll
 //     for work: on 16 CPUs they served the trivial handler 2.3x (1 worker)
-//     to 1.1x (8) faster than pooled ones and the CPU-bound one 1.25x. Pooled
+//     to 1.1x (8) faster than pooled ones and the CPU-bound one 1.16-1.36x. Pooled
 //     workers float on Go's threads (Config.Float), so a request needs no
 //     thread switch: when the workers take every CPU (a 2-vCPU VM) there is
 //     none to poll on, and pooled served the trivial handler 1.2x faster;
