@@ -47,6 +47,9 @@ def where(request):
 // is on, one call at a time, and ends cleanly however many threads it ran
 // on (each had a thread state of its own in it).
 func TestFloatingWorkerRunsOnManyThreads(t *testing.T) {
+	if !native.FloatSupported(rt) {
+		t.Skipf("CPython %s runs no floating workers", rt.Version)
+	}
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(4))
 	for _, iso := range []native.Isolation{native.OwnGIL, native.Shared} {
 		t.Run(string(iso), func(t *testing.T) {
@@ -97,6 +100,14 @@ func TestFloatingWorkerRunsOnManyThreads(t *testing.T) {
 			require.NoError(t, p.Close(context.Background()))
 		})
 	}
+}
+
+// Runtimes older than 3.14 keep a thread per worker.
+func TestFloatSupported(t *testing.T) {
+	assert.False(t, native.FloatSupported(&native.Runtime{Major: 3, Minor: 12}))
+	assert.False(t, native.FloatSupported(&native.Runtime{Major: 3, Minor: 13}))
+	assert.True(t, native.FloatSupported(&native.Runtime{Major: 3, Minor: 14}))
+	assert.False(t, native.FloatSupported(nil))
 }
 
 // Floating workers cannot be pinned.

@@ -88,6 +88,15 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// FloatSupported says whether rt can run floating workers (Config.Float):
+// CPython 3.14, the embedded default, which passes the pool's suite with
+// every pool floating, under load. Older versions are best effort (3.12.1
+// corrupts its heap in the pool's concurrency test even with a thread per
+// worker) and keep a thread per worker.
+func FloatSupported(rt *Runtime) bool {
+	return rt != nil && (rt.Major > 3 || rt.Major == 3 && rt.Minor >= 14)
+}
+
 // floatAll makes every pool that pins no worker float. The package's tests
 // set it (TANDEM_TEST_FLOAT=1) to run the suite with floating workers.
 var floatAll bool
@@ -198,6 +207,15 @@ func NewPool(cfg Config) (*Pool, error) {
 	}
 	if floatAll && cfg.CPUs == nil {
 		cfg.Float = true
+	}
+	if cfg.Float && !FloatSupported(rt) {
+		cfg.Float = false
+		log := cfg.Logger
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("python workers run on threads of their own, not floating: floating workers need CPython 3.14 or later",
+			"python", rt.Version)
 	}
 	if cfg.Float {
 		if cfg.CPUs != nil {
