@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tandemhost/tandem/policy"
+	"github.com/tandemhost/tandem/sandbox"
 )
 
 // AdminHandler serves the admin listener (server.admin): /healthz (the
@@ -122,7 +122,7 @@ func (s *Server) Status() Status {
 	st := Status{
 		Version:   s.opts.Version,
 		Go:        runtime.Version(),
-		Wazero:    moduleVersion("github.com/tetratelabs/wazero"),
+		Wazero:    sandbox.WazeroVersion(),
 		StartedAt: s.started.UTC(),
 		Uptime:    time.Since(s.started).Seconds(),
 		Ready:     s.notReady() == "",
@@ -213,22 +213,4 @@ func (s *Server) coreOf(cpu int) int {
 		}
 	}
 	return -1
-}
-
-// moduleVersion is the version of a module linked into this binary, or
-// "" when it is not.
-func moduleVersion(path string) string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return ""
-	}
-	for _, d := range bi.Deps {
-		if d.Path == path {
-			if d.Replace != nil {
-				return d.Replace.Version
-			}
-			return d.Version
-		}
-	}
-	return ""
 }

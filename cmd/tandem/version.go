@@ -4,16 +4,13 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"runtime/debug"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tandemhost/tandem/native/embedded"
+	"github.com/tandemhost/tandem/sandbox"
 )
-
-// wazeroModule is the WebAssembly runtime's module path in the build info.
-const wazeroModule = "github.com/tetratelabs/wazero"
 
 func newVersion(stdout io.Writer) *cobra.Command {
 	return &cobra.Command{
@@ -24,27 +21,13 @@ func newVersion(stdout io.Writer) *cobra.Command {
 			tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintf(tw, "tandem\t%s\n", version)
 			fmt.Fprintf(tw, "go\t%s\n", runtime.Version())
-			fmt.Fprintf(tw, "wazero\t%s\n", moduleVersion(wazeroModule))
+			wazero := sandbox.WazeroVersion()
+			if wazero == "" {
+				wazero = "unknown" // a binary built without module information
+			}
+			fmt.Fprintf(tw, "wazero\t%s\n", wazero)
 			fmt.Fprintf(tw, "cpython\t%s (embedded)\n", embedded.Version())
 			return tw.Flush()
 		}),
 	}
-}
-
-// moduleVersion is the version of a module linked into this binary, or
-// "not linked".
-func moduleVersion(path string) string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	for _, d := range bi.Deps {
-		if d.Path == path {
-			if d.Replace != nil {
-				return d.Replace.Version
-			}
-			return d.Version
-		}
-	}
-	return "not linked"
 }
