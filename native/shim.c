@@ -487,7 +487,7 @@ static __thread struct {
 // pointer instead and leaves this one dangling; the next attach here then
 // writes into freed memory (seen as corrupted Python objects and crashes).
 // So after every call of an own-GIL floating worker the thread attaches its
-// anchor for a moment (reanchor): one uncontended take of the main GIL.
+// anchor for a moment (detach): one uncontended take of the main GIL.
 static __thread PyThreadState *thread_anchor;
 
 static PyThreadState *anchor_thread(void) {
@@ -497,9 +497,11 @@ static PyThreadState *anchor_thread(void) {
 	return thread_anchor;
 }
 
-// reanchor makes the thread's anchor its PyGILState state again after an
-// own-GIL floating worker's state was attached here (see thread_anchor).
-static void reanchor(tdm_worker *w) {
+// detach ends what attach began: it detaches the calling thread's state in
+// w's interpreter, releasing its GIL, and, for an own-GIL floating worker,
+// makes the thread's anchor its PyGILState state again (see thread_anchor).
+static void detach(tdm_worker *w) {
+	p_PyEval_SaveThread();
 	if (!w->floating || !w->own_gil) {
 		return;
 	}
@@ -684,8 +686,7 @@ tdm_worker *tdm_worker_new(int own_gil, int floating, const char *src, const cha
 		free(w);
 		return NULL;
 	}
-	p_PyEval_SaveThread();
-	reanchor(w);
+	detach(w);
 	return w;
 }
 
@@ -736,8 +737,7 @@ int tdm_worker_prepare_routes(tdm_worker *w, const char *routes_json) {
 	// are imported here, under this worker's GIL.
 	PyObject *dispatch = new_dispatcher(w->module, routes_json, &w->err); // new
 	w->next = dispatch;
-	p_PyEval_SaveThread();
-	reanchor(w);
+	detach(w);
 	if (dispatch == NULL) {
 		if (w->err == NULL) {
 			w->err = fmt_err("building the Python routes failed");
@@ -758,8 +758,7 @@ void tdm_worker_commit_routes(tdm_worker *w) {
 	w->dispatch = w->next;
 	w->next = NULL;
 	p_Py_DecRef(old); // may free the routes no dispatcher serves any more
-	p_PyEval_SaveThread();
-	reanchor(w);
+	detach(w);
 }
 
 void tdm_worker_discard_routes(tdm_worker *w) {
@@ -771,8 +770,7 @@ void tdm_worker_discard_routes(tdm_worker *w) {
 	}
 	p_Py_DecRef(w->next);
 	w->next = NULL;
-	p_PyEval_SaveThread();
-	reanchor(w);
+	detach(w);
 }
 
 int tdm_exec(tdm_worker *w, const char *src) {
@@ -816,8 +814,7 @@ int tdm_exec(tdm_worker *w, const char *src) {
 		if (main) p_Py_DecRef(main);
 		p_Py_DecRef(code);
 	}
-	p_PyEval_SaveThread();
-	reanchor(w);
+	detach(w);
 	return rc;
 }
 
@@ -1096,8 +1093,7 @@ int tdm_call(tdm_worker *w, int64_t job, const char *meta, size_t meta_len, cons
 	if (job != 0 && w->interrupted == job) {
 		w->res.interrupted = drain_interrupt(w) == 0 ? 1 : 2;
 	}
-	p_PyEval_SaveThread();
-	reanchor(w);
+	detach(w);
 	return rc;
 }
 
