@@ -1,7 +1,6 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/tandemhost/tandem/internal/logbuf"
 	"github.com/tandemhost/tandem/internal/pytest"
 	"github.com/tandemhost/tandem/native"
 	"github.com/tandemhost/tandem/policy"
@@ -46,22 +46,7 @@ func TestMain(m *testing.M) {
 
 // logBuffer collects a server's log lines; handlers log from many
 // goroutines.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type logBuffer = logbuf.Buffer
 
 // shared is the server most tests use: starting workers takes a while,
 // so the tests that do not stop it share one.
