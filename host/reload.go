@@ -60,6 +60,7 @@ func (s *Server) Replace(ctx context.Context, pol *policy.Policy) error {
 	s.log.Info("policy reloaded", "policy", pol.File, "digest", short(pol.Digest), "routes", len(pol.Routes),
 		"python", pythonChange(old, g), "plugins", len(g.plugins), "took", time.Since(began).Round(time.Microsecond))
 	go s.retire(old)
+	s.releaseStartupPages("reload")
 	return nil
 }
 

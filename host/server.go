@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tandemhost/tandem/internal/filepages"
 	"github.com/tandemhost/tandem/native"
 	"github.com/tandemhost/tandem/native/topology"
 	"github.com/tandemhost/tandem/policy"
@@ -209,6 +210,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		version = s.rt.Version
 	}
 	g := s.cur.Load()
+	s.releaseStartupPages("start")
 	s.log.Info("tandem serving", "addr", ln.Addr().String(), "workers", workers, "python", version,
 		"routes", len(g.pol.Routes), "plugins", len(g.plugins), "policy", g.pol.File)
 	if err := s.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -274,4 +276,19 @@ func (s *Server) closeAll(ctx context.Context) error {
 		_ = e.Close(ctx)
 	}
 	return errors.Join(errs...)
+}
+
+// releaseStartupPages gives back the pages of read-only file mappings that
+// starting (or reloading) touched: the binary's embedded runtime and Go
+// tables, libpython's start-up code and frozen modules. What requests use
+// comes back on first touch. See internal/filepages.
+func (s *Server) releaseStartupPages(after string) {
+	began := time.Now()
+	r, err := filepages.Release()
+	if err != nil {
+		s.log.Debug("start-up pages not released", "after", after, "error", err)
+		return
+	}
+	s.log.Debug("start-up pages released", "after", after, "mappings", r.Mappings,
+		"resident_mib", fmt.Sprintf("%.1f", float64(r.Bytes)/(1<<20)), "took", time.Since(began).Round(time.Microsecond))
 }

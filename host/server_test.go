@@ -313,6 +313,9 @@ func TestServeAndShutdown(t *testing.T) {
 	// One ready line, with the address.
 	require.Eventually(t, func() bool { return strings.Contains(logs.String(), `msg="tandem serving"`) }, 5*time.Second, 10*time.Millisecond)
 	assert.Contains(t, logs.String(), "addr="+ln.Addr().String()+" workers=2 python="+rt.Version)
+	// Pages only start-up used are given back before serving (the test
+	// binary's own read-only data and libpython's at least).
+	assert.Regexp(t, `msg="start-up pages released" after=start mappings=[1-9]`, logs.String())
 
 	// The listener's address reaches Python (WSGI's SERVER_NAME/PORT).
 	resp, err := http.Get(base + "/describe")

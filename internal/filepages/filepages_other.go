@@ -1,0 +1,6 @@
+//go:build !linux
+
+package filepages
+
+// Release does nothing where the process's mappings cannot be listed.
+func Release() (Released, error) { return Released{}, nil }
