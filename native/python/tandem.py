@@ -71,10 +71,11 @@ import io
 import json
 import re
 import sys
-import traceback
-import typing
 from _thread import allocate_lock
-from urllib.parse import quote, unquote
+
+# traceback, typing and urllib.parse are imported where they are needed (errors, route setup of
+# a generic annotation, %-escapes): every worker interpreter holds its own copy of each module
+# it imports, and these three with what they pull in are about 1 MiB of each worker's memory.
 
 __all__ = ["HTTPError", "HandlerTimeout", "Headers", "MutableHeaders", "Request", "Response", "Worker"]
 
@@ -708,6 +709,12 @@ def _internal_error_body(request_id):
 # Requests
 
 
+def _unquote(text):
+    from urllib.parse import unquote
+
+    return unquote(text)
+
+
 def _parse_query(query):
     """The ``(name, value)`` pairs of a query string.
 
@@ -721,9 +728,9 @@ def _parse_query(query):
             continue
         name, _, value = part.partition("=")
         if "%" in name or "+" in name:
-            name = unquote(name.replace("+", " "))
+            name = _unquote(name.replace("+", " "))
         if "%" in value or "+" in value:
-            value = unquote(value.replace("+", " "))
+            value = _unquote(value.replace("+", " "))
         pairs.append((name, value))
     return pairs
 
@@ -917,6 +924,8 @@ class Request:
     @property
     def url(self):
         """The full URL: scheme, host, percent-encoded path and query."""
+        from urllib.parse import quote
+
         meta = self._meta
         path = quote(meta[1].encode("utf-8", "surrogateescape"), safe="/:@!$&'()*+,;=~")
         url = "%s://%s%s" % (meta[5], self.host, path)
@@ -1027,6 +1036,8 @@ def _trim(te):
     # their code, and a bug in tandem still shows its last frame.
     stack = te.stack
     if len(stack) > 1 and any(f.filename == _THIS_FILE for f in stack[:-1]):
+        import traceback
+
         te.stack = traceback.StackSummary.from_list(
             [f for f in stack[:-1] if f.filename != _THIS_FILE] + [stack[-1]]
         )
@@ -1038,6 +1049,8 @@ def _format_exception(exc, routes=None):
     ``routes`` names the route(s) concerned, for the hint.
     """
     try:
+        import traceback
+
         te = traceback.TracebackException(type(exc), exc, exc.__traceback__, compact=True)
         seen = set()
         node = te
@@ -1336,7 +1349,6 @@ _CONVERSION_ERRORS = (ValueError, TypeError, ArithmeticError)
 # Calling these with the text would split it into characters: not a conversion.
 _CONTAINERS = (tuple, set, frozenset, dict, bytearray, memoryview)
 
-_UNION_TYPES = (typing.Union, type(int | None))
 
 
 def _evaluate(annotation, globalns):
@@ -1362,16 +1374,20 @@ def _converter(annotation, globalns):
     Raises _SetupError for an annotation tandem cannot convert text into.
     """
     annotation = _evaluate(annotation, globalns)
-    if annotation is inspect.Parameter.empty or annotation is typing.Any or annotation is object:
+    if annotation is inspect.Parameter.empty or annotation is object:
         return None, "str", False
     found = _CONVERTERS.get(annotation) if isinstance(annotation, type) else None
     if found is not None:
         return found[0], found[1], False
+    import typing
+
+    if annotation is typing.Any:
+        return None, "str", False
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:  # the metadata is not a type: leave it alone
         return _converter(typing.get_args(annotation)[0], globalns)
     args = [_evaluate(a, globalns) for a in typing.get_args(annotation)]
-    if origin in _UNION_TYPES:
+    if origin is typing.Union or origin is type(int | None):
         rest = [a for a in args if a is not type(None)]
         if len(rest) == 1 and len(rest) < len(args):
             convert, name, is_list = _converter(rest[0], globalns)
@@ -1676,7 +1692,7 @@ def _unnative(text):
 
 def _split_wildcard(path, wildcard):
     """(SCRIPT_NAME, PATH_INFO) for a route ending in ``/*`` whose ``*`` matched ``wildcard``."""
-    candidates = (wildcard, unquote(wildcard)) if "%" in wildcard else (wildcard,)
+    candidates = (wildcard, _unquote(wildcard)) if "%" in wildcard else (wildcard,)
     for tail in candidates:
         if path.endswith(tail):
             prefix = path[: len(path) - len(tail)]
