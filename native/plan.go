@@ -38,12 +38,23 @@ type Plan struct {
 	Reasons []string `json:"reasons,omitempty"`
 }
 
+// maxFloating is the most workers auto lets float when it could pin one
+// fewer instead. Floating workers take the main interpreter's GIL for a
+// moment after each call (the re-anchoring, float.go), a cost that grows
+// with their number, while pinning costs one core of N. Measured on a
+// 16-CPU VM, each worker count's best strategy (docs/rationale.md): on 2
+// and 4 CPUs N floating beat N-1 pinned (trivial handler 1.12x and 1.17x,
+// CPU-bound 1.48x and 1.02x); on 8 it was even (0.89x, 1.11x); on 16, 15
+// pinned beat 16 floating (1.92x, 1.09x).
+const maxFloating = 8
+
 // MakePlan resolves workers, pinning and GOMAXPROCS for a topology.
 //
 // The rules, and the measurements behind them, are in docs/rationale.md:
 //   - auto workers = usable physical cores (shared isolation: still one per
 //     core, so a blocking handler does not stall the rest, but they share a
-//     GIL);
+//     GIL); beyond maxFloating cores with no SMT sibling left over, one
+//     fewer, so that auto can pin them;
 //   - auto pins when every worker gets a core of its own, a CPU is left over
 //     for the HTTP side, no CPU quota applies and the workers own their GIL,
 //     and pools otherwise. Pinned workers are locked OS threads that poll
@@ -71,6 +82,11 @@ func MakePlan(t *topology.Topology, in PlanInput) (Plan, error) {
 		if t.CPUQuota > 0 && int(t.CPUQuota) < p.Workers {
 			p.Workers = max(1, int(t.CPUQuota))
 			p.Reasons = append(p.Reasons, fmt.Sprintf("cgroup CPU quota %.2f limits workers to %d", t.CPUQuota, p.Workers))
+		} else if strategy == "auto" && in.Isolation != Shared && t.CPUQuota <= 0 &&
+			len(cores) > maxFloating && len(cores) >= len(t.Usable) {
+			p.Workers = len(cores) - 1
+			p.Reasons = append(p.Reasons, fmt.Sprintf("%d usable physical cores: %d workers, so that a core is left to the HTTP side and they can be pinned (more than %d floating workers lose more to contention than a core gives)",
+				len(cores), p.Workers, maxFloating))
 		} else {
 			p.Reasons = append(p.Reasons, fmt.Sprintf("one worker per usable physical core (%d)", len(cores)))
 		}

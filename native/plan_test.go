@@ -23,6 +23,9 @@ func TestMakePlan(t *testing.T) {
 	smt := recorded(t, "intel-2socket-smt", nil) // 2 packages x 4 cores x 2 threads
 	container := recorded(t, "container-cpuset", []int{2, 3, 10})
 	small := recorded(t, "intel-2socket-smt", []int{0, 1}) // two CPUs of two cores, as on a 2-vCPU VM
+	flat := recorded(t, "kvm-16", nil)                     // 16 cores, no SMT siblings, as on a 16-vCPU VM
+	flat8 := recorded(t, "kvm-16", []int{0, 1, 2, 3, 4, 5, 6, 7})
+	flat9 := recorded(t, "kvm-16", []int{0, 1, 2, 3, 4, 5, 6, 7, 8})
 	cases := []struct {
 		name       string
 		topo       *topology.Topology
@@ -41,6 +44,16 @@ func TestMakePlan(t *testing.T) {
 			workers: 12, strategy: "pooled", gomaxprocs: 16 + 12},
 		{name: "auto pools when the workers take every CPU", topo: small, in: PlanInput{},
 			workers: 2, strategy: "pooled", gomaxprocs: 2 + 2},
+		{name: "auto on 16 cores without siblings pins 15", topo: flat, in: PlanInput{},
+			workers: 15, strategy: "pinned", pinnedN: 15, gomaxprocs: 16 + 15},
+		{name: "auto on 9 cores without siblings pins 8", topo: flat9, in: PlanInput{},
+			workers: 8, strategy: "pinned", pinnedN: 8, gomaxprocs: 9 + 8},
+		{name: "auto on 8 cores without siblings floats 8", topo: flat8, in: PlanInput{},
+			workers: 8, strategy: "pooled", gomaxprocs: 8 + 8},
+		{name: "auto workers with pooled strategy keep every core", topo: flat, in: PlanInput{Strategy: "pooled"},
+			workers: 16, strategy: "pooled", gomaxprocs: 16 + 16},
+		{name: "auto workers in shared mode keep every core", topo: flat, in: PlanInput{Isolation: Shared},
+			workers: 16, strategy: "pooled", gomaxprocs: 16 + 16},
 		{name: "auto in shared mode pools", topo: smt, in: PlanInput{Isolation: Shared},
 			workers: 8, strategy: "pooled", gomaxprocs: 16 + 8},
 		{name: "explicit pinned beyond the cores fails", topo: smt, in: PlanInput{Workers: 9, Strategy: "pinned"},
