@@ -8,25 +8,57 @@
 # within each round; the summary prints medians and, for /burn, each median
 # against N times the 1-worker one.
 #
-#   bench/scaling.sh [-b bin/tandem] [-w "1 2 4 8"] [-d 5s] [-r 3] [-o dir]
+#   bench/scaling.sh [-b bin/tandem] [-w "1 2 4 8"] [-s "pinned pooled"]
+#                    [-k "burn hello"] [-a] [-e echoserver] [-S cpus] [-W cpus]
+#                    [-d 5s] [-r 3] [-o dir]
+#
+#   -s  the strategies to scale (shared mode runs at the largest count when
+#       pooled is among them)
+#   -k  the handlers: burn (CPU-bound) and hello (trivial)
+#   -a  also serve with workers: auto, strategy: auto (what a user gets)
+#   -e  also run this Echo binary (bench/echoserver) on the trivial handler
+#   -S  run the servers on these CPUs only (taskset -c, e.g. 0-11)
+#   -W  run wrk on these CPUs only (e.g. 12-15), so it takes none of theirs
 #
 # Raw wrk outputs and the summary go to -o (default bench/results/scaling).
 set -euo pipefail
 shopt -s nullglob
 
-bin=bin/tandem workers="1 2 4 8" dur=5s rounds=3 out=bench/results/scaling
-while getopts "b:w:d:r:o:" opt; do
+bin=bin/tandem workers="1 2 4 8" strategies="pinned pooled" kinds="burn hello" auto= echo=
+dur=5s rounds=3 out=bench/results/scaling scpus= wcpus=
+usage="usage: $0 [-b bin] [-w workers] [-s strategies] [-k kinds] [-a] [-e echoserver] [-S cpus] [-W cpus] [-d duration] [-r rounds] [-o dir]"
+while getopts "b:w:s:k:ae:S:W:d:r:o:" opt; do
 	case $opt in
 	b) bin=$OPTARG ;;
 	w) workers=$OPTARG ;;
+	s) strategies=$OPTARG ;;
+	k) kinds=$OPTARG ;;
+	a) auto=1 ;;
+	e) echo=$OPTARG ;;
+	S) scpus=$OPTARG ;;
+	W) wcpus=$OPTARG ;;
 	d) dur=$OPTARG ;;
 	r) rounds=$OPTARG ;;
 	o) out=$OPTARG ;;
-	*) echo "usage: $0 [-b bin] [-w workers] [-d duration] [-r rounds] [-o dir]" >&2; exit 2 ;;
+	*) echo "$usage" >&2; exit 2 ;;
 	esac
 done
 command -v wrk >/dev/null || { echo "scaling.sh: wrk is not installed (apt-get install wrk)" >&2; exit 1; }
 [ -x "$bin" ] || { echo "scaling.sh: no tandem binary at $bin (make build)" >&2; exit 1; }
+[ -z "$echo" ] || [ -x "$echo" ] || { echo "scaling.sh: no Echo server at $echo (go build -o $echo ./bench/echoserver)" >&2; exit 1; }
+for s in $strategies; do
+	case $s in pinned | pooled) ;; *) echo "scaling.sh: -s: unknown strategy $s (pinned, pooled)" >&2; exit 2 ;; esac
+done
+for k in $kinds; do
+	case $k in burn | hello) ;; *) echo "scaling.sh: -k: unknown handler $k (burn, hello)" >&2; exit 2 ;; esac
+done
+# Prefixes that put servers and wrk on their CPUs (empty: anywhere).
+spin=() wpin=()
+if [ -n "$scpus$wcpus" ]; then
+	command -v taskset >/dev/null || { echo "scaling.sh: -S/-W need taskset (util-linux)" >&2; exit 1; }
+	[ -z "$scpus" ] || spin=(taskset -c "$scpus")
+	[ -z "$wcpus" ] || wpin=(taskset -c "$wcpus")
+fi
 mkdir -p "$out"
 apps=$(cd "$(dirname "$0")/apps" && pwd)
 tmp=$(mktemp -d)
@@ -54,7 +86,11 @@ routes:
     handler: {python: benchapp:burn}
     limits: {timeout: 30s}
 EOF
-	"$bin" --log-format text serve --no-access-log --no-watch --policy "$tmp/p.yaml" 2>"$tmp/server.log" &
+	if [ "$1" = echo ]; then
+		"${spin[@]}" "$echo" -listen "127.0.0.1:$port" 2>"$tmp/server.log" &
+	else
+		"${spin[@]}" "$bin" --log-format text serve --no-access-log --no-watch --policy "$tmp/p.yaml" 2>"$tmp/server.log" &
+	fi
 	pid=$!
 	for _ in $(seq 400); do
 		if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
@@ -77,7 +113,7 @@ EOF
 one() {
 	local name=$1 path=$2 f="$out/$1-r$8.txt"
 	if ! serve "$3" "$4" "$5"; then echo "FAILED" >"$f"; return 0; fi
-	wrk -t"$6" -c"$7" -d"$dur" --latency "http://127.0.0.1:$port$path" >"$f" 2>&1 || true
+	"${wpin[@]}" wrk -t"$6" -c"$7" -d"$dur" --latency "http://127.0.0.1:$port$path" >"$f" 2>&1 || true
 	kill $pid; wait $pid 2>/dev/null || true
 	printf '%s round %s: %s req/s\n' "$name" "$8" "$(awk '/Requests\/sec/{print $2}' "$f")" >&2
 }
@@ -86,20 +122,31 @@ one() {
 	echo "# $(date -u +%FT%TZ) $(uname -srm)"
 	echo "# $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 	echo "# $("$bin" version 2>&1 | head -1)"
+	echo "# servers on CPUs ${scpus:-any}, wrk on CPUs ${wcpus:-any}"
 } >"$out/machine.txt"
-"$bin" topology >"$out/topology.txt" 2>&1 || true
+"${spin[@]}" "$bin" topology >"$out/topology.txt" 2>&1 || true
+# auto's worker count, for wrk's connections: the plan's line of a server start.
+autoN=$max
+if [ -n "$auto" ]; then
+	n=$("${spin[@]}" "$bin" topology --json 2>/dev/null | grep -o '"workers": *[0-9]*' | head -1 | grep -o '[0-9]*$' || true)
+	[ -n "$n" ] && autoN=$n
+fi
 
 for r in $(seq "$rounds"); do
-	for n in $workers; do
-		for s in pinned pooled; do
-			one "burn-$s-$n" /burn "$s" own_gil "$n" 2 $((4 * n)) "$r"
+	for k in $kinds; do
+		if [ "$k" = burn ]; then path=/burn threads=2 per=4; else path=/hello/x threads=4 per=16; fi
+		for n in $workers; do
+			for s in $strategies; do
+				one "$k-$s-$n" "$path" "$s" own_gil "$n" "$threads" $((per * n)) "$r"
+			done
 		done
-	done
-	one "burn-shared-$max" /burn pooled shared "$max" 2 $((4 * max)) "$r"
-	for n in $workers; do
-		for s in pinned pooled; do
-			one "hello-$s-$n" /hello/x "$s" own_gil "$n" 4 $((16 * n)) "$r"
-		done
+		if [ "$k" = burn ] && [[ " $strategies " == *" pooled "* ]]; then
+			one "burn-shared-$max" /burn pooled shared "$max" 2 $((4 * max)) "$r"
+		fi
+		[ -z "$auto" ] || one "$k-auto-$autoN" "$path" auto own_gil auto "$threads" $((per * autoN)) "$r"
+		if [ "$k" = hello ] && [ -n "$echo" ]; then
+			one "hello-echo-$max" /hello/x echo - - "$threads" $((per * max)) "$r"
+		fi
 	done
 done
 
@@ -135,6 +182,5 @@ summary() {
 {
 	cat "$out/machine.txt"
 	echo
-	summary burn
-	summary hello
+	for k in $kinds; do summary "$k"; done
 } | tee "$out/summary.txt"
