@@ -17,6 +17,9 @@
 #   -k  the handlers: burn (CPU-bound) and hello (trivial)
 #   -a  also serve with workers: auto, strategy: auto (what a user gets)
 #   -e  also run this Echo binary (bench/echoserver) on the trivial handler
+#   -p  also run the CPU-bound loop in N separate python3 processes, no HTTP
+#       (the embedded CPython's executable): how the machine itself scales
+#       N busy CPUs, beside which tandem's N workers are judged
 #   -S  run the servers on these CPUs only (taskset -c, e.g. 0-11)
 #   -W  run wrk on these CPUs only (e.g. 12-15), so it takes none of theirs
 #
@@ -24,10 +27,10 @@
 set -euo pipefail
 shopt -s nullglob
 
-bin=bin/tandem workers="1 2 4 8" strategies="pinned pooled" kinds="burn hello" auto= echo=
+bin=bin/tandem workers="1 2 4 8" strategies="pinned pooled" kinds="burn hello" auto= echo= procs=
 dur=5s rounds=3 out=bench/results/scaling scpus= wcpus=
-usage="usage: $0 [-b bin] [-w workers] [-s strategies] [-k kinds] [-a] [-e echoserver] [-S cpus] [-W cpus] [-d duration] [-r rounds] [-o dir]"
-while getopts "b:w:s:k:ae:S:W:d:r:o:" opt; do
+usage="usage: $0 [-b bin] [-w workers] [-s strategies] [-k kinds] [-a] [-e echoserver] [-p] [-S cpus] [-W cpus] [-d duration] [-r rounds] [-o dir]"
+while getopts "b:w:s:k:ae:pS:W:d:r:o:" opt; do
 	case $opt in
 	b) bin=$OPTARG ;;
 	w) workers=$OPTARG ;;
@@ -35,6 +38,7 @@ while getopts "b:w:s:k:ae:S:W:d:r:o:" opt; do
 	k) kinds=$OPTARG ;;
 	a) auto=1 ;;
 	e) echo=$OPTARG ;;
+	p) procs=1 ;;
 	S) scpus=$OPTARG ;;
 	W) wcpus=$OPTARG ;;
 	d) dur=$OPTARG ;;
@@ -118,6 +122,33 @@ one() {
 	printf '%s round %s: %s req/s\n' "$name" "$8" "$(awk '/Requests\/sec/{print $2}' "$f")" >&2
 }
 
+# processes N ROUND: the CPU-bound loop in N python3 processes at once for
+# the run's duration, on the servers' CPUs; calls per second in wrk's format.
+processes() {
+	local n=$1 f="$out/burn-processes-$1-r$2.txt" secs=${dur%s} total=0 i
+	for i in $(seq "$n"); do
+		"${spin[@]}" "$py" -E -s -c 'import sys, time
+sys.path.insert(0, sys.argv[1])
+import work
+work.burn()
+n, end = 0, time.perf_counter() + float(sys.argv[2])
+while time.perf_counter() < end:
+    work.burn()
+    n += 1
+print(n)' "$apps" "$secs" >"$tmp/proc$i" &
+	done
+	wait
+	for i in $(seq "$n"); do total=$((total + $(cat "$tmp/proc$i"))); done
+	awk -v t="$total" -v s="$secs" 'BEGIN{printf "Requests/sec: %.2f\n", t / s}' >"$f"
+	printf 'burn-processes-%s round %s: %s calls/s\n' "$n" "$2" "$(awk '{print $2}' "$f")" >&2
+}
+py=
+if [ -n "$procs" ]; then
+	py=$("$bin" runtime --json 2>/dev/null | grep -o '"executable": *"[^"]*"' | cut -d'"' -f4)
+	[ -x "$py" ] || { echo "scaling.sh: -p: no python executable from $bin runtime --json" >&2; exit 1; }
+	[[ $dur =~ ^[0-9]+s$ ]] || { echo "scaling.sh: -p needs -d in whole seconds (like 5s)" >&2; exit 2; }
+fi
+
 {
 	echo "# $(date -u +%FT%TZ) $(uname -srm)"
 	echo "# $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
@@ -140,6 +171,9 @@ for r in $(seq "$rounds"); do
 				one "$k-$s-$n" "$path" "$s" own_gil "$n" "$threads" $((per * n)) "$r"
 			done
 		done
+		if [ "$k" = burn ] && [ -n "$procs" ]; then
+			for n in $workers; do processes "$n" "$r"; done
+		fi
 		if [ "$k" = burn ] && [[ " $strategies " == *" pooled "* ]]; then
 			one "burn-shared-$max" /burn pooled shared "$max" 2 $((4 * max)) "$r"
 		fi
