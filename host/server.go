@@ -278,16 +278,21 @@ func (s *Server) closeAll(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// releaseStartupPages gives back the pages of read-only file mappings that
-// starting (or reloading) touched: the binary's embedded runtime and Go
-// tables, libpython's start-up code and frozen modules. What requests use
-// comes back on first touch. See internal/filepages.
+// releaseStartupPages gives back the pages of the binary's and libpython's
+// read-only mappings that starting (or reloading) touched: the embedded
+// runtime and Go tables, libpython's start-up code and frozen modules. What
+// requests use comes back on first touch. See internal/filepages.
 func (s *Server) releaseStartupPages(after string) {
 	began := time.Now()
-	r, err := filepages.Release()
+	// /proc/self/exe names the binary that runs even where it was replaced
+	// on disk since; libpython stays loaded until the process ends.
+	files := []string{"/proc/self/exe"}
+	if s.rt != nil && s.rt.Library != "" {
+		files = append(files, s.rt.Library)
+	}
+	r, err := filepages.Release(files...)
 	if err != nil {
-		s.log.Debug("start-up pages not released", "after", after, "error", err)
-		return
+		s.log.Debug("start-up pages not all released", "after", after, "error", err)
 	}
 	s.log.Debug("start-up pages released", "after", after, "mappings", r.Mappings,
 		"resident_mib", fmt.Sprintf("%.1f", float64(r.Bytes)/(1<<20)), "took", time.Since(began).Round(time.Microsecond))

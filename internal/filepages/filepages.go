@@ -10,10 +10,12 @@
 // still uses come back on their next access, from the page cache, and
 // the rest stop counting in its resident set and become easy to reclaim.
 //
-// Only private, read-only, file-backed mappings with no anonymous (copied
-// on write) page are released: their content is the file's, so dropping a
-// page loses nothing. Relocated read-only data (RELRO) holds anonymous
-// pages and is kept.
+// Only mappings of the files the caller names are released (the binary and
+// libpython: files a process never unmaps, so an address read from smaps
+// cannot have been reused for other memory by the time it is released),
+// and of those only private, read-only ones whose every page is the file's:
+// none anonymous, none swapped out. Relocated read-only data (RELRO) holds
+// copied-on-write pages and is kept.
 package filepages
 
 // Released says what Release gave back.

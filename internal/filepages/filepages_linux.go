@@ -3,6 +3,7 @@ package filepages
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -13,19 +14,40 @@ import (
 
 // mapping is one entry of /proc/self/smaps.
 type mapping struct {
-	start, end uintptr
-	perms      string
-	inode      uint64
-	path       string
-	rss, anon  int64 // bytes
-	flags      []string
+	start, end      uintptr
+	perms           string
+	dev             uint64 // as stat's st_dev
+	inode           uint64
+	path            string
+	rss, anon, swap int64 // bytes
+	flags           []string
 }
 
-// Release drops the process's resident pages of every private, read-only,
-// file-backed mapping that holds no anonymous page (see the package
-// comment). It is safe at any time; it costs a read of /proc/self/smaps
-// and one madvise per mapping.
-func Release() (Released, error) {
+// file is a file's identity: its device and inode.
+type file struct{ dev, inode uint64 }
+
+// Release drops the process's resident pages of the private, read-only
+// mappings of files (see the package comment) that hold nothing but the
+// file's content. Name only files the process keeps mapped for its whole
+// life, such as its executable and the shared libraries it loaded at
+// start: a mapping that goes away between the read of /proc/self/smaps and
+// the release could have its addresses reused. A file that cannot be
+// found is reported in the error and the others are still released. It
+// costs a read of /proc/self/smaps and one madvise per mapping.
+func Release(files ...string) (Released, error) {
+	want := make(map[file]bool, len(files))
+	var missing []error
+	for _, f := range files {
+		var st unix.Stat_t
+		if err := unix.Stat(f, &st); err != nil {
+			missing = append(missing, fmt.Errorf("releasing the pages of %s: %w", f, err))
+			continue
+		}
+		want[file{uint64(st.Dev), st.Ino}] = true
+	}
+	if len(want) == 0 {
+		return Released{}, errors.Join(missing...)
+	}
 	data, err := os.ReadFile("/proc/self/smaps")
 	if err != nil {
 		return Released{}, fmt.Errorf("reading /proc/self/smaps: %w", err)
@@ -36,7 +58,7 @@ func Release() (Released, error) {
 	}
 	var r Released
 	for _, m := range maps {
-		if !releasable(m) {
+		if !want[file{m.dev, m.inode}] || !releasable(m) {
 			continue
 		}
 		// madvise(MADV_DONTNEED) on a private file mapping unmaps its pages;
@@ -47,7 +69,7 @@ func Release() (Released, error) {
 		r.Mappings++
 		r.Bytes += m.rss
 	}
-	return r, nil
+	return r, errors.Join(missing...)
 }
 
 // releasable says whether dropping m's pages loses nothing.
@@ -55,8 +77,8 @@ func releasable(m mapping) bool {
 	if len(m.perms) != 4 || m.perms[0] != 'r' || m.perms[1] != '-' || m.perms[3] != 'p' {
 		return false // writable, unreadable or shared
 	}
-	if m.rss == 0 || m.anon != 0 || m.inode == 0 || !strings.HasPrefix(m.path, "/") {
-		return false // nothing resident, copied-on-write pages, or not a file
+	if m.rss == 0 || m.anon != 0 || m.swap != 0 || m.inode == 0 || !strings.HasPrefix(m.path, "/") {
+		return false // nothing resident, copied-on-write pages (in memory or swapped out), or not a file
 	}
 	for _, p := range []string{"/dev/", "/memfd:", "/SYSV"} {
 		if strings.HasPrefix(m.path, p) {
@@ -92,7 +114,7 @@ func parseSmaps(data []byte) ([]mapping, error) {
 			}
 			m := &maps[len(maps)-1]
 			switch key {
-			case "Rss", "Anonymous":
+			case "Rss", "Anonymous", "Swap":
 				if len(fields) < 2 {
 					return nil, fmt.Errorf("/proc/self/smaps line %d: %s has no value", line, key)
 				}
@@ -100,10 +122,13 @@ func parseSmaps(data []byte) ([]mapping, error) {
 				if err != nil {
 					return nil, fmt.Errorf("/proc/self/smaps line %d: %s: %w", line, key, err)
 				}
-				if key == "Rss" {
+				switch key {
+				case "Rss":
 					m.rss = kb << 10
-				} else {
+				case "Anonymous":
 					m.anon = kb << 10
+				default:
+					m.swap = kb << 10
 				}
 			case "VmFlags":
 				m.flags = fields[1:]
@@ -117,10 +142,14 @@ func parseSmaps(data []byte) ([]mapping, error) {
 		start, err1 := strconv.ParseUint(lo, 16, 64)
 		end, err2 := strconv.ParseUint(hi, 16, 64)
 		inode, err3 := strconv.ParseUint(fields[4], 10, 64)
-		if !ok || err1 != nil || err2 != nil || err3 != nil || end < start {
+		major, minor, ok2 := strings.Cut(fields[3], ":")
+		maj, err4 := strconv.ParseUint(major, 16, 32)
+		min, err5 := strconv.ParseUint(minor, 16, 32)
+		if !ok || !ok2 || err1 != nil || err2 != nil || err3 != nil || err4 != nil || err5 != nil || end < start {
 			return nil, fmt.Errorf("/proc/self/smaps line %d: not a mapping: %q", line, text)
 		}
-		m := mapping{start: uintptr(start), end: uintptr(end), perms: fields[1], inode: inode}
+		m := mapping{start: uintptr(start), end: uintptr(end), perms: fields[1],
+			dev: unix.Mkdev(uint32(maj), uint32(min)), inode: inode}
 		if len(fields) > 5 {
 			// The path is the rest of the line; it may hold spaces.
 			m.path = strings.Join(fields[5:], " ")
