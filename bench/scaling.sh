@@ -64,6 +64,9 @@ if [ -n "$scpus$wcpus" ]; then
 	[ -z "$wcpus" ] || wpin=(taskset -c "$wcpus")
 fi
 mkdir -p "$out"
+# Results of an earlier run (other rounds, other contenders) would mix into
+# this run's medians.
+rm -f "$out"/*-r*.txt
 apps=$(cd "$(dirname "$0")/apps" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -118,7 +121,8 @@ one() {
 	local name=$1 path=$2 f="$out/$1-r$8.txt"
 	if ! serve "$3" "$4" "$5"; then echo "FAILED" >"$f"; return 0; fi
 	"${wpin[@]}" wrk -t"$6" -c"$7" -d"$dur" --latency "http://127.0.0.1:$port$path" >"$f" 2>&1 || true
-	kill $pid; wait $pid 2>/dev/null || true
+	kill $pid 2>/dev/null || true # it may have died under load: its wrk output says so
+	wait $pid 2>/dev/null || true
 	printf '%s round %s: %s req/s\n' "$name" "$8" "$(awk '/Requests\/sec/{print $2}' "$f")" >&2
 }
 
@@ -138,13 +142,21 @@ while time.perf_counter() < end:
 print(n)' "$apps" "$secs" >"$tmp/proc$i" &
 	done
 	wait
-	for i in $(seq "$n"); do total=$((total + $(cat "$tmp/proc$i"))); done
+	local v
+	for i in $(seq "$n"); do
+		v=$(cat "$tmp/proc$i")
+		if ! [[ $v =~ ^[0-9]+$ ]]; then
+			echo "FAILED: python3 process $i of $n printed no count" >"$f"
+			return 0
+		fi
+		total=$((total + v))
+	done
 	awk -v t="$total" -v s="$secs" 'BEGIN{printf "Requests/sec: %.2f\n", t / s}' >"$f"
 	printf 'burn-processes-%s round %s: %s calls/s\n' "$n" "$2" "$(awk '{print $2}' "$f")" >&2
 }
 py=
 if [ -n "$procs" ]; then
-	py=$("$bin" runtime --json 2>/dev/null | grep -o '"executable": *"[^"]*"' | cut -d'"' -f4)
+	py=$("$bin" runtime --json 2>/dev/null | grep -o '"executable": *"[^"]*"' | cut -d'"' -f4 || true)
 	[ -x "$py" ] || { echo "scaling.sh: -p: no python executable from $bin runtime --json" >&2; exit 1; }
 	[[ $dur =~ ^[0-9]+s$ ]] || { echo "scaling.sh: -p needs -d in whole seconds (like 5s)" >&2; exit 2; }
 fi
