@@ -6,9 +6,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -512,21 +509,5 @@ func TestVersionMatrixDeadlines(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the version matrix of the deadline tests is not run in -short mode")
 	}
-	home, _ := os.UserHomeDir()
-	root := filepath.Join(home, ".pyenv", "versions")
-	for _, v := range []string{"3.13.0", "3.12.1", "3.11.7"} {
-		t.Run(v, func(t *testing.T) {
-			minor := strings.Join(strings.Split(v, ".")[:2], ".")
-			lib := filepath.Join(root, v, "lib", "libpython"+minor+".so")
-			if _, err := os.Stat(lib); err != nil {
-				t.Skipf("CPython %s is not installed with a shared library at %s", v, lib)
-			}
-			cmd := exec.Command(os.Args[0], "-test.run", "^TestDeadline", "-test.v", "-test.count=1", "-test.short")
-			cmd.Env = append(os.Environ(), envChildLib+"="+lib)
-			out, err := cmd.CombinedOutput()
-			require.NoError(t, err, "child for %s:\n%s", v, out)
-			assert.Contains(t, string(out), "--- PASS: TestDeadlineInterruptsEndlessLoop")
-			t.Logf("%s", out)
-		})
-	}
+	runPyenvChildren(t, []string{"-test.run", "^TestDeadline", "-test.short"}, "--- PASS: TestDeadlineInterruptsEndlessLoop")
 }
