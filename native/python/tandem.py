@@ -1350,7 +1350,6 @@ _CONVERSION_ERRORS = (ValueError, TypeError, ArithmeticError)
 _CONTAINERS = (tuple, set, frozenset, dict, bytearray, memoryview)
 
 
-
 def _evaluate(annotation, globalns):
     """Resolve string and forward-reference annotations with the function's globals."""
     if isinstance(annotation, str):
