@@ -6,24 +6,9 @@ import (
 	"net/http/httptest"
 	"syscall"
 	"testing"
-	"time"
 
-	"github.com/tandemhost/tandem/internal/logbuf"
+	"github.com/tandemhost/tandem/internal/discard"
 )
-
-// discardResponse is a ResponseWriter that keeps nothing but the status,
-// so that the benchmark measures the server rather than a recorder.
-type discardResponse struct {
-	h      http.Header
-	status int
-}
-
-func (w *discardResponse) Header() http.Header         { return w.h }
-func (w *discardResponse) Write(b []byte) (int, error) { return len(b), nil }
-func (w *discardResponse) WriteHeader(status int)      { w.status = status }
-
-// SetWriteDeadline lets http.ResponseController work, as on a connection.
-func (w *discardResponse) SetWriteDeadline(time.Time) error { return nil }
 
 // cpuTime is the CPU time the process has used, user and system, in ns:
 // every thread's, the Python workers' included.
@@ -41,7 +26,7 @@ var benchPaths = []string{"/hello/bench", "/wasm/bench", "/mw/bench", "/mwwasm/b
 
 // benchServer serves testdata/bench.yaml until the test ends.
 func benchServer(tb testing.TB) *Server {
-	srv, err := newServer("testdata/bench.yaml", &logbuf.Buffer{})
+	srv, err := newServer("testdata/bench.yaml", &logBuffer{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -73,15 +58,15 @@ func BenchmarkServeHTTP(b *testing.B) {
 	for _, path := range benchPaths {
 		b.Run(path[1:], func(b *testing.B) {
 			r := httptest.NewRequest("GET", path, nil)
-			w := &discardResponse{h: make(http.Header)}
+			w := discard.New()
 			b.ReportAllocs()
 			cpu0 := cpuTime()
 			for b.Loop() {
-				clear(w.h)
+				clear(w.Header())
 				r.Header.Del(headerRequestID)
 				srv.ServeHTTP(w, r)
-				if w.status != http.StatusOK {
-					b.Fatalf("%s: status %d", path, w.status)
+				if w.Status != http.StatusOK {
+					b.Fatalf("%s: status %d", path, w.Status)
 				}
 			}
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")

@@ -12,18 +12,9 @@ import (
 	"github.com/http-wasm/http-wasm-host-go/tck"
 	"github.com/labstack/echo/v4"
 	"github.com/tetratelabs/wazero/api"
+
+	"github.com/tandemhost/tandem/internal/discard"
 )
-
-// discardWriter is a ResponseWriter that keeps nothing, so that a
-// benchmark measures the server, not the recorder.
-type discardWriter struct {
-	h      http.Header
-	status int
-}
-
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) WriteHeader(code int)        { w.status = code }
-func (w *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 // BenchmarkMiddleware measures what one pooled no-op Wasm middleware adds
 // to a request through Echo: the same route with and without it, served
@@ -59,18 +50,18 @@ func BenchmarkMiddleware(b *testing.B) {
 			wrapped.GET("/", ok, echo.WrapMiddleware(pool.Middleware))
 
 			r := httptest.NewRequest("GET", "/", nil)
-			w := &discardWriter{h: make(http.Header)}
+			w := discard.New()
 			serve := func(e *echo.Echo, n int) time.Duration {
 				began := time.Now()
 				for range n {
-					clear(w.h)
+					clear(w.Header())
 					e.ServeHTTP(w, r)
 				}
 				return time.Since(began)
 			}
 			serve(wrapped, 100) // an instance in the pool
-			if w.status != http.StatusOK {
-				b.Fatalf("status %d", w.status)
+			if w.Status != http.StatusOK {
+				b.Fatalf("status %d", w.Status)
 			}
 
 			const batch = 1000
