@@ -84,8 +84,9 @@ func (p *Pool) startWorker(i int) (*worker, error) {
 
 func (w *worker) run(started chan<- error) {
 	defer w.pool.workerEnded(w)
-	// Never unlocked: the thread state created below is bound to this OS
-	// thread. When this goroutine returns the thread exits with it.
+	// The thread state created below is bound to this OS thread: a locked
+	// worker keeps it for good (the thread exits with this goroutine), a
+	// floating one unlocks it once the interpreter exists (float.go).
 	runtime.LockOSThread()
 	w.tid = topology.CurrentThreadID()
 	if w.cpu >= 0 {
