@@ -71,7 +71,6 @@ typedef struct {
 	X(1, void, PyThreadState_Clear, (PyThreadState *))                             \
 	X(1, void, PyThreadState_DeleteCurrent, (void))                                \
 	X(1, void, PyThreadState_Delete, (PyThreadState *))                            \
-	X(1, PyThreadState *, PyGILState_GetThisThreadState, (void))                   \
 	X(0, PyStatus, Py_NewInterpreterFromConfig,                                    \
 	  (PyThreadState **, const PyInterpreterConfig *))                             \
 	X(0, int, PyStatus_Exception, (PyStatus))                                      \
