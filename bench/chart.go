@@ -76,16 +76,23 @@ func writeChart(path string, scs []*scenario, e *env) error {
 	text(20, y, 14, "start", "#1a202c", "bold", "Targets")
 	for _, t := range targets(scs, e) {
 		y += 18
-		verdict, color := "met", "#276749"
-		if !t.ok {
-			verdict, color = "not met", "#c53030"
+		verdict, color := t.verdict(), "#276749"
+		switch {
+		case t.bound:
+			color = textGray
+		case !t.ok:
+			color = "#c53030"
+		}
+		want := "target " + t.want
+		if t.bound {
+			want = "limits " + t.want
 		}
 		text(28, y, 12, "start", textGray, "normal", t.what)
 		text(480, y, 12, "start", "#1a202c", "bold", fmt.Sprintf("%.2f×", t.value))
 		if sp := t.spread(); sp != "" {
 			text(530, y, 12, "start", textGray, "normal", "rounds "+sp)
 		}
-		text(650, y, 12, "start", textGray, "normal", "target "+t.want)
+		text(650, y, 12, "start", textGray, "normal", want)
 		text(760, y, 12, "start", color, "bold", verdict)
 	}
 	y += 28
