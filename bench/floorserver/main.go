@@ -54,7 +54,7 @@ func run(listen, apps string) error {
 	if err != nil {
 		return err
 	}
-	if rt, err = native.Initialize(rt); err != nil {
+	if _, err := native.Initialize(rt); err != nil {
 		return err
 	}
 	topo, err := topology.Detect()
