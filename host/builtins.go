@@ -18,8 +18,9 @@ import (
 )
 
 // The Go built-ins every request passes before its target, in this order:
-// withRequestID and recoverPanics for every request (404s and 405s
-// included), then, per route, limitBody and withDeadline. Each is an Echo
+// around for every request (404s and 405s included: the request id, panic
+// recovery, metrics and the access log; see observe.go), then, per route,
+// limitBody and withDeadline. Each is an Echo
 // middleware, so later issues slot tenant rate limits, schema checks and
 // Wasm middleware into the same chain (see routeChain).
 
@@ -30,21 +31,29 @@ const headerRequestID = echo.HeaderXRequestID
 // line and error body of the request.
 const maxRequestIDLen = 128
 
-// withRequestID keeps the client's X-Request-Id when it is sane and makes
-// one otherwise, and sets it on the response before anything else runs, so
-// that every response, errors and panics included, carries it.
+// withRequestID is assignRequestID as a stage of its own.
 func withRequestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		id := c.Request().Header.Get(headerRequestID)
-		if !saneRequestID(id) {
-			id = rand.Text()
-			// Plugins read it from the request, as any http-wasm guest
-			// reads a header.
-			c.Request().Header.Set(headerRequestID, id)
-		}
-		c.Response().Header().Set(headerRequestID, id)
+		assignRequestID(c)
 		return next(c)
 	}
+}
+
+// assignRequestID keeps the client's X-Request-Id when it is sane and makes
+// one otherwise, and sets it on the response before anything else runs, so
+// that every response, errors and panics included, carries it. It returns
+// the id.
+func assignRequestID(c echo.Context) string {
+	r := c.Request()
+	id := r.Header.Get(headerRequestID)
+	if !saneRequestID(id) {
+		id = rand.Text()
+		// Plugins read it from the request, as any http-wasm guest
+		// reads a header.
+		r.Header[headerRequestID] = []string{id}
+	}
+	c.Response().Header()[headerRequestID] = []string{id}
+	return id
 }
 
 // saneRequestID accepts 1 to maxRequestIDLen printable ASCII characters
@@ -63,31 +72,37 @@ func saneRequestID(id string) bool {
 	return true
 }
 
-// requestID is the id withRequestID gave the request.
+// requestID is the id assignRequestID gave the request.
 func requestID(c echo.Context) string {
+	if x := exchangeOf(c); x != nil {
+		return x.id
+	}
 	return c.Response().Header().Get(headerRequestID)
 }
 
-// recoverPanics turns a panic in Go code serving a request into a 500 with
-// the request id; the stack goes to the log, never to the client.
-// http.ErrAbortHandler is passed on: it is net/http's way to drop a
-// connection on purpose.
+// recoverPanics is recovered as a stage of its own.
 func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) (err error) {
-		defer func() {
-			r := recover()
-			if r == nil {
-				return
-			}
-			if r == http.ErrAbortHandler {
-				panic(r)
-			}
-			s.log.Error("panic serving a request", "request_id", requestID(c), "route", c.Path(),
-				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			err = errStatus(http.StatusInternalServerError, "internal server error")
-		}()
-		return next(c)
-	}
+	return func(c echo.Context) error { return s.recovered(c, next) }
+}
+
+// recovered runs next, turning a panic in Go code serving the request into
+// a 500 with the request id; the stack goes to the log, never to the
+// client. http.ErrAbortHandler is passed on: it is net/http's way to drop a
+// connection on purpose.
+func (s *Server) recovered(c echo.Context, next echo.HandlerFunc) (err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if r == http.ErrAbortHandler {
+			panic(r)
+		}
+		s.log.Error("panic serving a request", "request_id", requestID(c), "route", c.Path(),
+			"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		err = errStatus(http.StatusInternalServerError, "internal server error")
+	}()
+	return next(c)
 }
 
 // bodyKey is where limitBody leaves the body in the Echo context.
@@ -160,6 +175,9 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 
 // body is the request body limitBody read.
 func body(c echo.Context) []byte {
+	if x := exchangeOf(c); x != nil {
+		return x.body
+	}
 	b, _ := c.Get(bodyKey).([]byte)
 	return b
 }
@@ -186,7 +204,11 @@ func withDeadline(timeout time.Duration, log *slog.Logger) echo.MiddlewareFunc {
 			ctx, cancel := context.WithTimeout(r.Context(), timeout)
 			defer cancel()
 			c.SetRequest(r.WithContext(ctx))
-			c.Set(timeoutKey, message)
+			if x := exchangeOf(c); x != nil {
+				x.timeout = message
+			} else {
+				c.Set(timeoutKey, message)
+			}
 			err := deadlineError(c, next(c))
 			if he, ok := err.(*httpError); ok && he.status == http.StatusGatewayTimeout {
 				log.Info("request timed out", "request_id", requestID(c), "route", c.Path(),
@@ -207,7 +229,12 @@ func deadlineError(c echo.Context, err error) error {
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) || c.Request().Context().Err() != context.DeadlineExceeded {
 		return err
 	}
-	message, _ := c.Get(timeoutKey).(string)
+	var message string
+	if x := exchangeOf(c); x != nil {
+		message = x.timeout
+	} else {
+		message, _ = c.Get(timeoutKey).(string)
+	}
 	if message == "" {
 		message = "the request took longer than its timeout"
 	}

@@ -260,7 +260,7 @@ func (g *generation) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = g.s.handleError
-	e.Use(withRequestID, g.observe, g.s.recoverPanics)
+	e.Use(g.around)
 	return e
 }
 

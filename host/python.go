@@ -68,7 +68,9 @@ func (t *pythonTarget) serve(c echo.Context) error {
 		return fmt.Errorf("%s: %w", t, err)
 	}
 	defer resp.Release()
-	c.Set(workerKey, resp.Worker)
+	if x := exchangeOf(c); x != nil {
+		x.worker = resp.Worker
+	}
 	if resp.Log != "" {
 		// A traceback or a WSGI app's error stream: the client got only
 		// a status and the request id, so this is where the detail is.
@@ -167,11 +169,28 @@ func scheme(r *http.Request) string {
 	return "http"
 }
 
+// localNames holds serverAddr's answer for each local address a
+// connection was accepted on (a few per listener): formatting it costs two
+// allocations, on every request otherwise.
+var localNames sync.Map // netip.AddrPort → [2]string{host, port}
+
 // serverAddr is the host and port of the listener that accepted the
 // request (WSGI's SERVER_NAME and SERVER_PORT). Without one, as in tests
 // that call the handler directly, it falls back to the Host header.
 func serverAddr(r *http.Request, scheme string) (host, port string) {
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if t, ok := a.(*net.TCPAddr); ok {
+			ap := t.AddrPort()
+			if hp, ok := localNames.Load(ap); ok {
+				return hp.([2]string)[0], hp.([2]string)[1]
+			}
+			h, p := ap.Addr().WithZone("").Unmap().String(), strconv.Itoa(int(ap.Port()))
+			if z := ap.Addr().Zone(); z != "" {
+				h += "%" + z
+			}
+			localNames.Store(ap, [2]string{h, p})
+			return h, p
+		}
 		if h, p, err := net.SplitHostPort(a.String()); err == nil {
 			return h, p
 		}

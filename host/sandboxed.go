@@ -171,7 +171,11 @@ func pluginMiddleware(pool *sandbox.Pool) echo.MiddlewareFunc {
 // setBody makes b the request body for what follows: for Python (see
 // body) and for a plugin or Wasm handler, which read the request's Body.
 func setBody(c echo.Context, b []byte) {
-	c.Set(bodyKey, b)
+	if x := exchangeOf(c); x != nil {
+		x.body = b
+	} else {
+		c.Set(bodyKey, b)
+	}
 	r := c.Request()
 	if len(b) == 0 {
 		r.Body, r.ContentLength = http.NoBody, 0
