@@ -1038,7 +1038,7 @@ func targets(scs []*scenario, e *env) []cmpTarget {
 			if len(m) > 4 {
 				v := m[4].rps / guni.rps
 				out = append(out, cmpTarget{what: "bound: floor (Echo + workers only) ÷ gunicorn+uvicorn",
-					value: v, ok: v >= 1.3, want: "tandem's ≥ 1.3×", rounds: byRound(en[4], en[2], rps), bound: true})
+					value: v, ok: v >= 1.3, want: "≥ 1.3×", rounds: byRound(en[4], en[2], rps), bound: true})
 			}
 			v = t.rps / echo.rps
 			out = append(out, cmpTarget{"trivial: tandem req/s ÷ Echo-in-Go's", v, v >= 0.8, "≥ 0.8×", byRound(en[0], en[1], rps), false})
