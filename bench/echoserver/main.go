@@ -5,16 +5,14 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/tandemhost/tandem/bench/internal/echoserve"
 )
 
 func main() {
@@ -26,15 +24,7 @@ func main() {
 	e.GET("/hello/:name", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, map[string]string{"hello": c.Param("name")})
 	})
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = e.Shutdown(sctx)
-	}()
-	if err := e.Start(*listen); err != nil && err != http.ErrServerClosed {
+	if err := echoserve.Serve(e, *listen); err != nil {
 		fmt.Fprintln(os.Stderr, "echoserver:", err)
 		os.Exit(1)
 	}

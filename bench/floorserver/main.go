@@ -12,20 +12,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
-	"os/signal"
 	"runtime"
 	"strconv"
-	"syscall"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tandemhost/tandem/bench/internal/echoserve"
 	"github.com/tandemhost/tandem/native"
 	"github.com/tandemhost/tandem/native/embedded"
 	"github.com/tandemhost/tandem/native/topology"
@@ -99,15 +95,7 @@ func run(listen, apps string) error {
 		return err
 	})
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = e.Shutdown(sctx)
-	}()
-	if err := e.Start(listen); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := echoserve.Serve(e, listen); err != nil {
 		return err
 	}
 	return pool.Close(context.Background())
