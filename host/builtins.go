@@ -31,14 +31,6 @@ const headerRequestID = echo.HeaderXRequestID
 // line and error body of the request.
 const maxRequestIDLen = 128
 
-// withRequestID is assignRequestID as a stage of its own.
-func withRequestID(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		assignRequestID(c)
-		return next(c)
-	}
-}
-
 // assignRequestID keeps the client's X-Request-Id when it is sane and makes
 // one otherwise, and sets it on the response before anything else runs, so
 // that every response, errors and panics included, carries it. It returns
@@ -80,11 +72,6 @@ func requestID(c echo.Context) string {
 	return c.Response().Header().Get(headerRequestID)
 }
 
-// recoverPanics is recovered as a stage of its own.
-func (s *Server) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error { return s.recovered(c, next) }
-}
-
 // recovered runs next, turning a panic in Go code serving the request into
 // a 500 with the request id; the stack goes to the log, never to the
 // client. http.ErrAbortHandler is passed on: it is net/http's way to drop a
@@ -104,9 +91,6 @@ func (s *Server) recovered(c echo.Context, next echo.HandlerFunc) (err error) {
 	}()
 	return next(c)
 }
-
-// bodyKey is where limitBody leaves the body in the Echo context.
-const bodyKey = "tandem.body"
 
 // limitBody reads the whole request body, up to limit bytes, before the
 // target runs: Python gets the body whole, and a body over the limit is
@@ -178,8 +162,7 @@ func body(c echo.Context) []byte {
 	if x := exchangeOf(c); x != nil {
 		return x.body
 	}
-	b, _ := c.Get(bodyKey).([]byte)
-	return b
+	return nil
 }
 
 // writeGrace is how long after a route's timeout its answer (the 504, if
@@ -206,8 +189,6 @@ func withDeadline(timeout time.Duration, log *slog.Logger) echo.MiddlewareFunc {
 			c.SetRequest(r.WithContext(ctx))
 			if x := exchangeOf(c); x != nil {
 				x.timeout = message
-			} else {
-				c.Set(timeoutKey, message)
 			}
 			err := deadlineError(c, next(c))
 			if he, ok := err.(*httpError); ok && he.status == http.StatusGatewayTimeout {
@@ -219,9 +200,6 @@ func withDeadline(timeout time.Duration, log *slog.Logger) echo.MiddlewareFunc {
 	}
 }
 
-// timeoutKey is where withDeadline leaves the message of the route's 504.
-const timeoutKey = "tandem.timeout"
-
 // deadlineError is err, unless err says the request's deadline passed and
 // it did: then the route's 504. Plugins call it too, to answer inside the
 // response they buffer.
@@ -232,8 +210,6 @@ func deadlineError(c echo.Context, err error) error {
 	var message string
 	if x := exchangeOf(c); x != nil {
 		message = x.timeout
-	} else {
-		message, _ = c.Get(timeoutKey).(string)
 	}
 	if message == "" {
 		message = "the request took longer than its timeout"

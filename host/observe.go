@@ -21,8 +21,8 @@ type exchange struct {
 	timeout string // the message of the route's 504
 }
 
-// exchangeOf is c's exchange, or nil when c did not come through around
-// (a stage run on its own, as some tests do).
+// exchangeOf is c's exchange, or nil when c did not come through around:
+// Echo's error handler gets Echo's own context.
 func exchangeOf(c echo.Context) *exchange {
 	x, _ := c.(*exchange)
 	return x

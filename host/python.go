@@ -179,19 +179,16 @@ var localNames sync.Map // netip.AddrPort → [2]string{host, port}
 // that call the handler directly, it falls back to the Host header.
 func serverAddr(r *http.Request, scheme string) (host, port string) {
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if t, ok := a.(*net.TCPAddr); ok {
-			ap := t.AddrPort()
-			if hp, ok := localNames.Load(ap); ok {
+		t, tcp := a.(*net.TCPAddr)
+		if tcp {
+			if hp, ok := localNames.Load(t.AddrPort()); ok {
 				return hp.([2]string)[0], hp.([2]string)[1]
 			}
-			h, p := ap.Addr().WithZone("").Unmap().String(), strconv.Itoa(int(ap.Port()))
-			if z := ap.Addr().Zone(); z != "" {
-				h += "%" + z
-			}
-			localNames.Store(ap, [2]string{h, p})
-			return h, p
 		}
 		if h, p, err := net.SplitHostPort(a.String()); err == nil {
+			if tcp {
+				localNames.Store(t.AddrPort(), [2]string{h, p})
+			}
 			return h, p
 		}
 	}

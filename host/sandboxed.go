@@ -173,8 +173,6 @@ func pluginMiddleware(pool *sandbox.Pool) echo.MiddlewareFunc {
 func setBody(c echo.Context, b []byte) {
 	if x := exchangeOf(c); x != nil {
 		x.body = b
-	} else {
-		c.Set(bodyKey, b)
 	}
 	r := c.Request()
 	if len(b) == 0 {

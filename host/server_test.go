@@ -32,6 +32,15 @@ func call(t *testing.T, h http.Handler, method, target string, body io.Reader, h
 	return rec
 }
 
+// bareEcho is an Echo router with what every request of s passes (the
+// around stage and the error handler) and no routes.
+func bareEcho(s *Server) *echo.Echo {
+	if s.metrics == nil {
+		s.metrics = newMetrics(s)
+	}
+	return (&generation{s: s}).newEcho()
+}
+
 // errorOf decodes a JSON error body and checks that it names the request
 // id the response header carries.
 func errorOf(t *testing.T, rec *httptest.ResponseRecorder) errorBody {
@@ -198,8 +207,8 @@ func TestRequestID(t *testing.T) {
 	}
 	t.Run("on the request, for plugins", func(t *testing.T) {
 		var seen string
-		e := echo.New()
-		e.GET("/", func(c echo.Context) error { seen = c.Request().Header.Get("X-Request-Id"); return nil }, withRequestID)
+		e := bareEcho(&Server{log: slog.New(slog.DiscardHandler)})
+		e.GET("/", func(c echo.Context) error { seen = c.Request().Header.Get("X-Request-Id"); return nil })
 		for _, sent := range []string{"", "bad id"} {
 			rec := call(t, e, "GET", "/", nil, "X-Request-Id", sent)
 			assert.Equal(t, rec.Header().Get("X-Request-Id"), seen, "the id the response carries")
@@ -288,9 +297,7 @@ func TestParamNames(t *testing.T) {
 func TestRecoverPanics(t *testing.T) {
 	logs := &logBuffer{}
 	s := &Server{log: slog.New(slog.NewTextHandler(logs, nil))}
-	e := echo.New()
-	e.HTTPErrorHandler = s.handleError
-	e.Use(withRequestID, s.recoverPanics)
+	e := bareEcho(s)
 	e.GET("/panic", func(c echo.Context) error { panic("something broke") })
 	rec := call(t, e, "GET", "/panic", nil, "X-Request-Id", "p-1")
 	assert.Equal(t, 500, rec.Code)
