@@ -83,16 +83,12 @@ func writeChart(path string, scs []*scenario, e *env) error {
 		case !t.ok:
 			color = "#c53030"
 		}
-		want := "target " + t.want
-		if t.bound {
-			want = "limits " + t.want
-		}
 		text(28, y, 12, "start", textGray, "normal", t.what)
 		text(480, y, 12, "start", "#1a202c", "bold", fmt.Sprintf("%.2f×", t.value))
 		if sp := t.spread(); sp != "" {
 			text(530, y, 12, "start", textGray, "normal", "rounds "+sp)
 		}
-		text(650, y, 12, "start", textGray, "normal", want)
+		text(650, y, 12, "start", textGray, "normal", t.label())
 		text(760, y, 12, "start", color, "bold", verdict)
 	}
 	y += 28

@@ -1072,6 +1072,15 @@ func (t cmpTarget) verdict() string {
 	return "NOT met"
 }
 
+// label says what the line is held to: "target ≥ 1.3×", or for a bound
+// "limits ≥ 1.3×".
+func (t cmpTarget) label() string {
+	if t.bound {
+		return "limits " + t.want
+	}
+	return "target " + t.want
+}
+
 func (t cmpTarget) spread() string {
 	if len(t.rounds) < 2 {
 		return ""
@@ -1083,11 +1092,7 @@ func printTargets(w io.Writer, scs []*scenario, e *env) {
 	fmt.Fprintln(w, "targets (ratio of medians; in each round: lowest–highest)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range targets(scs, e) {
-		want := "target " + t.want
-		if t.bound {
-			want = "limits " + t.want
-		}
-		fmt.Fprintf(tw, "  %s\t%.2f×\t%s\t%s\t%s\n", t.what, t.value, t.spread(), want, t.verdict())
+		fmt.Fprintf(tw, "  %s\t%.2f×\t%s\t%s\t%s\n", t.what, t.value, t.spread(), t.label(), t.verdict())
 	}
 	tw.Flush()
 }
